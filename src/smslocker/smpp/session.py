@@ -1,0 +1,622 @@
+"""SMPP session state machines for both roles, without I/O (SMPP.md §11).
+
+Theory of operation
+-------------------
+A :class:`Session` is one end of one SMPP connection, ESME or SMSC.  The I/O
+layer feeds it the octets it read (:meth:`Session.receive_data`) and the time
+(``now``, seconds on any monotonic clock); it gets back events, and it writes
+whatever :meth:`Session.data_to_send` returns.  Nothing here reads a clock or
+touches a socket (the pattern of h11 and h2).
+
+What may happen in each state is one table per role and direction:
+``(state, command_id) -> next state``.  A pair missing from the table is not
+allowed: a peer's request in the wrong state is answered with ESME_RINVBNDSTS
+(ESME_RALYBND for a second bind) and the session stays up; our own attempt
+raises :class:`LocalProtocolError`.  Binding changes state on the bind
+*response* (a successful one); unbind moves to UNBOUND either way.
+
+The session answers what needs no decision by itself — enquire_link, unbind,
+unknown commands (generic_nack ESME_RINVCMDID), malformed requests (their
+``_resp`` with the status the decoder chose), requests in the wrong state —
+and reports each as an event.  Requests that do need a decision (deliver_sm,
+submit_sm, bind on the SMSC side, ...) are handed to the application as the
+PDU itself; it answers with :meth:`Session.respond`, when it is ready: for a
+deliver_sm, only after the message is safe.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Final
+
+from .constants import MAX_SEQUENCE_NUMBER, RESPONSE_BIT, Tag
+from .constants import CommandId as C
+from .constants import CommandStatus as S
+from .errors import DecodeError, FramingError, LocalProtocolError, RemoteProtocolError
+from .framing import DEFAULT_MAX_PDU_LENGTH, PduBuffer
+from .pdu import (
+    EnquireLink,
+    GenericNack,
+    Pdu,
+    Tlv,
+    Unbind,
+    UnknownPdu,
+    decode_body,
+    encode,
+    response_to,
+)
+from .tlv import get_int
+
+
+class Role(Enum):
+    ESME = "esme"
+    SMSC = "smsc"
+
+
+class State(Enum):
+    OPEN = "open"
+    BOUND_TX = "bound_tx"
+    BOUND_RX = "bound_rx"
+    BOUND_TRX = "bound_trx"
+    UNBOUND = "unbound"
+    CLOSED = "closed"
+
+
+OPEN, TX, RX, TRX, UNBOUND, CLOSED = State
+BOUND_STATES: Final = frozenset({TX, RX, TRX})
+
+#: The bound state each bind request leads to once answered with success.
+BIND_STATE: Final[dict[int, State]] = {
+    C.BIND_TRANSMITTER: TX,
+    C.BIND_RECEIVER: RX,
+    C.BIND_TRANSCEIVER: TRX,
+    C.BIND_TRANSMITTER_RESP: TX,
+    C.BIND_RECEIVER_RESP: RX,
+    C.BIND_TRANSCEIVER_RESP: TRX,
+}
+
+_BINDS = (C.BIND_TRANSMITTER, C.BIND_RECEIVER, C.BIND_TRANSCEIVER)
+_BIND_RESPS = tuple(C(c | RESPONSE_BIT) for c in _BINDS)
+_BOTH_WAYS = (C.ENQUIRE_LINK, C.GENERIC_NACK)
+#: Requests an ESME sends to the SMSC on a transmitter side (SMPP.md §2).
+_ESME_TX_REQUESTS = (
+    C.SUBMIT_SM,
+    C.SUBMIT_MULTI,
+    C.DATA_SM,
+    C.QUERY_SM,
+    C.CANCEL_SM,
+    C.REPLACE_SM,
+)
+#: Requests an SMSC sends to the ESME on a receiver side.
+_SMSC_RX_REQUESTS = (C.DELIVER_SM, C.DATA_SM, C.ALERT_NOTIFICATION)
+
+
+def _table(rows: dict[State, tuple[int, ...]]) -> dict[tuple[State, int], State]:
+    """Expand "in state S these commands are allowed" rows; unbind leads to UNBOUND."""
+    table: dict[tuple[State, int], State] = {}
+    for state, commands in rows.items():
+        for command in commands:
+            table[state, command] = UNBOUND if command == C.UNBIND else state
+    return table
+
+
+# Requests (and generic_nack) a side may SEND in each state; bind_*_resp are added below.
+SEND_TABLE: Final[dict[Role, dict[tuple[State, int], State]]] = {
+    Role.ESME: _table(
+        {
+            OPEN: (*_BINDS, C.ENQUIRE_LINK, C.GENERIC_NACK),
+            TX: (*_ESME_TX_REQUESTS, *_BOTH_WAYS, C.UNBIND),
+            RX: (*_BOTH_WAYS, C.UNBIND),
+            TRX: (*_ESME_TX_REQUESTS, *_BOTH_WAYS, C.UNBIND),
+            UNBOUND: (C.GENERIC_NACK,),
+        }
+    ),
+    Role.SMSC: _table(
+        {
+            OPEN: (C.OUTBIND, C.ENQUIRE_LINK, C.GENERIC_NACK),
+            TX: (*_BOTH_WAYS, C.UNBIND),
+            RX: (*_SMSC_RX_REQUESTS, *_BOTH_WAYS, C.UNBIND),
+            TRX: (*_SMSC_RX_REQUESTS, *_BOTH_WAYS, C.UNBIND),
+            UNBOUND: (C.GENERIC_NACK,),
+        }
+    ),
+}
+# The SMSC binds the session by answering a bind with success.
+SEND_TABLE[Role.SMSC].update({(OPEN, resp): BIND_STATE[resp] for resp in _BIND_RESPS})
+
+# Requests a side may RECEIVE in each state; the ESME's bind_*_resp are added below.
+RECEIVE_TABLE: Final[dict[Role, dict[tuple[State, int], State]]] = {
+    Role.ESME: _table(
+        {
+            # Many SMSCs answer enquire_link before a bind (SMPP 5.0 allows it).
+            OPEN: (C.OUTBIND, C.ENQUIRE_LINK),
+            TX: (C.ENQUIRE_LINK, C.UNBIND),
+            RX: (*_SMSC_RX_REQUESTS, C.ENQUIRE_LINK, C.UNBIND),
+            TRX: (*_SMSC_RX_REQUESTS, C.ENQUIRE_LINK, C.UNBIND),
+            UNBOUND: (C.ENQUIRE_LINK,),
+        }
+    ),
+    Role.SMSC: _table(
+        {
+            OPEN: (*_BINDS, C.ENQUIRE_LINK),
+            TX: (*_ESME_TX_REQUESTS, C.ENQUIRE_LINK, C.UNBIND),
+            # data_sm from an ESME needs TX/TRX; RX may only keep the link alive.
+            RX: (C.ENQUIRE_LINK, C.UNBIND),
+            TRX: (*_ESME_TX_REQUESTS, C.ENQUIRE_LINK, C.UNBIND),
+            UNBOUND: (C.ENQUIRE_LINK,),
+        }
+    ),
+}
+RECEIVE_TABLE[Role.ESME].update({(OPEN, resp): BIND_STATE[resp] for resp in _BIND_RESPS})
+
+
+# ---------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The peer answered one of our requests (a generic_nack counts as an answer)."""
+
+    pdu: Pdu
+    request: Pdu
+
+    @property
+    def ok(self) -> bool:
+        return self.pdu.command_status == 0 and not isinstance(self.pdu, GenericNack)
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """The session is bound; ``interface_version`` is the peer's (0x33 if it did not say)."""
+
+    state: State
+    system_id: str
+    interface_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class BindFailed:
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unbound:
+    """The session reached UNBOUND: close the connection. ``by_peer`` tells who asked."""
+
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolViolation:
+    """The peer sent something we could not accept; the session already answered it."""
+
+    error: RemoteProtocolError
+    answered_with: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnexpectedResponse:
+    """A response that matches none of our outstanding requests (late, after a timeout)."""
+
+    pdu: Pdu
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTimeout:
+    """No answer to ``request`` within the response timeout."""
+
+    request: Pdu
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInitTimeout:
+    """SMSC side: no bind arrived in time after the connection opened."""
+
+
+@dataclass(frozen=True, slots=True)
+class InactivityTimeout:
+    """Nothing was exchanged for the inactivity timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionBroken:
+    """Framing is lost (SMPP.md §11.6): generic_nack was queued; close the link now."""
+
+    error: FramingError
+
+
+SessionEvent = (
+    Response
+    | Bound
+    | BindFailed
+    | Unbound
+    | ProtocolViolation
+    | UnexpectedResponse
+    | ResponseTimeout
+    | SessionInitTimeout
+    | InactivityTimeout
+    | ConnectionBroken
+)
+#: What :meth:`Session.receive_data` returns: peer requests (the PDUs themselves) and events.
+Event = Pdu | SessionEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """Timers in seconds (SMPP.md §11.4); ``None`` disables a timer."""
+
+    window: int = 10
+    response_timeout: float = 30.0
+    enquire_link_interval: float | None = 30.0
+    session_init_timeout: float | None = 30.0
+    inactivity_timeout: float | None = None
+    max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH
+
+
+class WindowFull(LocalProtocolError):
+    """Every slot of the send window is taken: wait for a response."""
+
+
+_RESPONSE_HEADER = struct.Struct(">IIII")
+# Responses whose body is one empty C-string (message_id unused or not ours to give).
+_EMPTY_ID_RESPONSES: Final = frozenset({C.DELIVER_SM, C.DATA_SM})
+_NO_WINDOW: Final = frozenset({C.ENQUIRE_LINK, C.UNBIND, C.GENERIC_NACK})
+
+
+class Session:
+    """One end of one SMPP connection. See the module docstring."""
+
+    def __init__(self, role: Role, config: SessionConfig | None = None, *, now: float) -> None:
+        self.role = role
+        self.config = config or SessionConfig()
+        self.state = OPEN
+        self.peer_interface_version: int | None = None
+        self._send_table = SEND_TABLE[role]
+        self._receive_table = RECEIVE_TABLE[role]
+        self._buffer = PduBuffer(self.config.max_pdu_length)
+        self._outbox: list[bytes] = []
+        self._pending: dict[int, tuple[Pdu, float]] = {}
+        # Outstanding requests that count against the window: enquire_link and unbind are
+        # exempt from the window check, so they must not take a slot either (with window 1,
+        # every enquire_link would otherwise make submit_sm raise WindowFull).
+        self._in_window = 0
+        self._next_sequence = 1
+        self._opened_at = now
+        self._last_received = now
+        self._last_sent = now
+
+    # -- introspection -------------------------------------------------------
+
+    @property
+    def outstanding(self) -> int:
+        """Our requests still waiting for an answer."""
+        return len(self._pending)
+
+    @property
+    def window_available(self) -> int:
+        return max(0, self.config.window - self._in_window)
+
+    @property
+    def bound(self) -> bool:
+        return self.state in BOUND_STATES
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call, as one write."""
+        if not self._outbox:
+            return b""
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        return data
+
+    # -- sending -------------------------------------------------------------
+
+    def send(self, pdu: Pdu, *, now: float) -> Pdu:
+        """Queue a request; it gets the next sequence number. Returns the PDU as sent."""
+        command_id = pdu.command_id
+        if command_id & RESPONSE_BIT and command_id != C.GENERIC_NACK:
+            raise LocalProtocolError("use respond() for responses")
+        next_state = self._send_table.get((self.state, command_id))
+        if next_state is None:
+            raise LocalProtocolError(
+                f"{type(pdu).__name__} may not be sent in state {self.state.name}"
+            )
+        needs_answer = command_id not in (C.OUTBIND, C.ALERT_NOTIFICATION, C.GENERIC_NACK)
+        windowed = needs_answer and command_id not in _NO_WINDOW
+        if windowed and not self.window_available:
+            raise WindowFull(f"{self.config.window} requests already outstanding")
+        if command_id != C.GENERIC_NACK:
+            # outbind and alert_notification need a sequence number too, though no answer
+            # comes: 0 is reserved for a generic_nack to an unreadable header (SMPP.md §1).
+            pdu = replace(pdu, sequence_number=self._allocate_sequence())
+        self._outbox.append(encode(pdu))
+        if needs_answer:
+            self._pending[pdu.sequence_number] = (pdu, now + self.config.response_timeout)
+            if windowed:
+                self._in_window += 1
+        self._last_sent = now
+        if command_id == C.UNBIND:
+            self.state = next_state
+        return pdu
+
+    def respond(self, request: Pdu, status: int = 0, *, now: float, **fields: object) -> None:
+        """Queue the answer to a peer's request (the same sequence number)."""
+        command_id = request.command_id
+        if command_id in _EMPTY_ID_RESPONSES and not fields:
+            # The hot path: one deliver_sm_resp per inbound message. Packed directly
+            # rather than through a dataclass and the generic encoder.
+            self._outbox.append(
+                _RESPONSE_HEADER.pack(
+                    17, command_id | RESPONSE_BIT, status, request.sequence_number
+                )
+                + b"\x00"
+            )
+            self._last_sent = now
+            return
+        response = response_to(request, status, **fields)
+        if response is None:
+            raise LocalProtocolError(f"{type(request).__name__} has no response")
+        if command_id in _BINDS:
+            if self.role is not Role.SMSC:
+                raise LocalProtocolError("only an SMSC answers a bind")
+            if status == 0:
+                next_state = self._send_table.get((self.state, response.command_id))
+                if next_state is None:
+                    raise LocalProtocolError(f"cannot bind in state {self.state.name}")
+                self.state = next_state
+                self.peer_interface_version = getattr(request, "interface_version", 0x34)
+                if self.peer_interface_version >= 0x34 and "tlvs" not in fields:
+                    # Tell a 3.4 peer our version; a 3.3 peer must get no TLVs (SMPP.md §6.6).
+                    fields["tlvs"] = (Tlv(Tag.SC_INTERFACE_VERSION, b"\x34"),)
+                response = response_to(request, status, **fields)
+                assert response is not None
+        self._outbox.append(encode(response))
+        self._last_sent = now
+
+    def unbind(self, *, now: float) -> None:
+        """Start the unbind handshake (SMPP.md §11.8)."""
+        self.send(Unbind(), now=now)
+
+    def connection_lost(self) -> list[Pdu]:
+        """The connection is gone. Returns our requests that never got an answer."""
+        self.state = CLOSED
+        unanswered = [request for request, _deadline in self._pending.values()]
+        self._pending.clear()
+        self._in_window = 0
+        return unanswered
+
+    def _settle(self, sequence_number: int) -> tuple[Pdu, float] | None:
+        """Take an outstanding request off the books (answered or timed out)."""
+        entry = self._pending.pop(sequence_number, None)
+        if entry is not None and entry[0].command_id not in _NO_WINDOW:
+            self._in_window -= 1
+        return entry
+
+    def _allocate_sequence(self) -> int:
+        # 1..0x7FFFFFFF, wrapping; skip numbers still outstanding (SMPP.md §1, §13).
+        sequence = self._next_sequence
+        while sequence in self._pending:
+            sequence = sequence % MAX_SEQUENCE_NUMBER + 1
+        self._next_sequence = sequence % MAX_SEQUENCE_NUMBER + 1
+        return sequence
+
+    # -- receiving -----------------------------------------------------------
+
+    def receive_data(self, data: bytes, *, now: float) -> list[Event]:
+        """Feed octets read from the connection; returns what they mean, in order."""
+        if self.state is CLOSED:
+            return []
+        self._last_received = now
+        try:
+            raw_pdus = self._buffer.feed(data)
+        except FramingError:
+            raw_pdus = []
+        # Read after feed() even when it returned: PDUs that came before a bad header in
+        # the same read are returned, and the buffer is broken all the same.
+        broken = self._buffer.broken
+        events: list[Event] = []
+        for command_id, status, sequence_number, body in raw_pdus:
+            self._receive_one(command_id, status, sequence_number, body, now, events)
+        if broken is not None:
+            # Framing is lost: nack with ESME_RINVCMDLEN and close (SMPP.md §11.6).
+            self._outbox.append(
+                encode(
+                    GenericNack(
+                        sequence_number=broken.sequence_number or 0,
+                        command_status=S.ESME_RINVCMDLEN,
+                    )
+                )
+            )
+            self.state = CLOSED
+            events.append(ConnectionBroken(broken))
+        return events
+
+    def _receive_one(
+        self,
+        command_id: int,
+        status: int,
+        sequence_number: int,
+        body: bytes,
+        now: float,
+        events: list[Event],
+    ) -> None:
+        try:
+            pdu = decode_body(command_id, status, sequence_number, body)
+        except DecodeError as error:
+            if command_id & RESPONSE_BIT:
+                # A malformed answer still answers its request: settle it, report it.
+                entry = self._settle(sequence_number)
+                events.append(ProtocolViolation(error, None))
+                if entry is not None:
+                    events.append(ResponseTimeout(entry[0]))
+                return
+            self._answer_error(command_id, sequence_number, error.status, now)
+            events.append(ProtocolViolation(error, error.status))
+            return
+        if pdu.is_response:
+            self._receive_response(pdu, events)
+            return
+        if isinstance(pdu, UnknownPdu):
+            self._answer_error(command_id, sequence_number, S.ESME_RINVCMDID, now)
+            events.append(
+                ProtocolViolation(
+                    RemoteProtocolError(
+                        f"unknown command_id 0x{command_id:08X}",
+                        status=S.ESME_RINVCMDID,
+                        command_id=command_id,
+                        sequence_number=sequence_number,
+                    ),
+                    S.ESME_RINVCMDID,
+                )
+            )
+            return
+        next_state = self._receive_table.get((self.state, command_id))
+        if next_state is None:
+            answer = (
+                S.ESME_RALYBND
+                if command_id in _BINDS and self.state in BOUND_STATES
+                else S.ESME_RINVBNDSTS
+            )
+            self._answer_error(command_id, sequence_number, answer, now)
+            events.append(
+                ProtocolViolation(
+                    RemoteProtocolError(
+                        f"{type(pdu).__name__} not allowed in state {self.state.name}",
+                        status=answer,
+                        command_id=command_id,
+                        sequence_number=sequence_number,
+                    ),
+                    answer,
+                )
+            )
+            return
+        if command_id == C.ENQUIRE_LINK:
+            self._outbox.append(_RESPONSE_HEADER.pack(16, C.ENQUIRE_LINK_RESP, 0, sequence_number))
+            self._last_sent = now
+            return
+        if command_id == C.UNBIND:
+            self._outbox.append(_RESPONSE_HEADER.pack(16, C.UNBIND_RESP, 0, sequence_number))
+            self._last_sent = now
+            self.state = next_state
+            events.append(Unbound(by_peer=True))
+            return
+        events.append(pdu)
+
+    def _receive_response(self, pdu: Pdu, events: list[Event]) -> None:
+        entry = self._settle(pdu.sequence_number)
+        if entry is None:
+            events.append(UnexpectedResponse(pdu))
+            return
+        request = entry[0]
+        if not isinstance(pdu, GenericNack) and pdu.command_id != request.command_id | RESPONSE_BIT:
+            # Answer of the wrong type: the request is settled as failed all the same.
+            events.append(
+                ProtocolViolation(
+                    RemoteProtocolError(
+                        f"{type(pdu).__name__} answers a {type(request).__name__}",
+                        command_id=pdu.command_id,
+                        sequence_number=pdu.sequence_number,
+                    ),
+                    None,
+                )
+            )
+        events.append(Response(pdu, request))
+        if request.command_id in _BINDS:
+            answers_the_bind = pdu.command_id == request.command_id | RESPONSE_BIT
+            if pdu.command_status == 0 and answers_the_bind:
+                self.state = self._receive_table.get((self.state, pdu.command_id), self.state)
+                try:
+                    version = get_int(pdu.tlvs, 0x0210)
+                except DecodeError:
+                    version = None
+                # No sc_interface_version: treat the SMSC as 3.3 (SMPP.md §3.2, §6.6).
+                self.peer_interface_version = 0x33 if version is None else version
+                events.append(
+                    Bound(self.state, getattr(pdu, "system_id", ""), self.peer_interface_version)
+                )
+            else:
+                # A "successful" answer of another type (generic_nack included) binds nothing:
+                # treating it as success reported Bound while the state stayed OPEN, or moved
+                # to a bind type we did not ask for.
+                events.append(BindFailed(pdu.command_status or S.ESME_RBINDFAIL))
+        elif request.command_id == C.UNBIND:
+            self.state = UNBOUND
+            events.append(Unbound(by_peer=False))
+
+    def _answer_error(self, command_id: int, sequence_number: int, status: int, now: float) -> None:
+        request_class_known = command_id | RESPONSE_BIT in _RESPONSE_IDS
+        if request_class_known and command_id not in (C.OUTBIND, C.ALERT_NOTIFICATION):
+            self._outbox.append(
+                _RESPONSE_HEADER.pack(16, command_id | RESPONSE_BIT, status, sequence_number)
+            )
+        else:
+            self._outbox.append(_RESPONSE_HEADER.pack(16, C.GENERIC_NACK, status, sequence_number))
+        self._last_sent = now
+
+    # -- timers --------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timers` next has something to do (None: nothing scheduled)."""
+        config = self.config
+        deadlines = [deadline for _request, deadline in self._pending.values()]
+        if (
+            self.state in BOUND_STATES
+            and config.enquire_link_interval is not None
+            # handle_timers() sends no second enquire_link while one is outstanding, so this
+            # deadline must wait too; else it stays in the past and a loop sleeping until
+            # next_deadline() spins until the response timer fires.
+            and not self._enquire_link_outstanding()
+        ):
+            deadlines.append(
+                max(self._last_sent, self._last_received) + config.enquire_link_interval
+            )
+        if (
+            self.state is OPEN
+            and self.role is Role.SMSC
+            and config.session_init_timeout is not None
+        ):
+            deadlines.append(self._opened_at + config.session_init_timeout)
+        if config.inactivity_timeout is not None and self.state is not CLOSED:
+            deadlines.append(max(self._last_sent, self._last_received) + config.inactivity_timeout)
+        return min(deadlines) if deadlines else None
+
+    def handle_timers(self, *, now: float) -> list[Event]:
+        """Fire every timer due at ``now``: time out requests, send enquire_link."""
+        events: list[Event] = []
+        if self.state is CLOSED:
+            return events
+        config = self.config
+        expired = [seq for seq, (_request, deadline) in self._pending.items() if deadline <= now]
+        for sequence_number in expired:
+            entry = self._settle(sequence_number)
+            assert entry is not None
+            events.append(ResponseTimeout(entry[0]))
+        last_activity = max(self._last_sent, self._last_received)
+        if (
+            self.state is OPEN
+            and self.role is Role.SMSC
+            and config.session_init_timeout is not None
+            and now >= self._opened_at + config.session_init_timeout
+        ):
+            events.append(SessionInitTimeout())
+        if (
+            config.inactivity_timeout is not None
+            and now >= last_activity + config.inactivity_timeout
+        ):
+            events.append(InactivityTimeout())
+        if (
+            self.state in BOUND_STATES
+            and config.enquire_link_interval is not None
+            and now >= last_activity + config.enquire_link_interval
+            and not self._enquire_link_outstanding()
+        ):
+            self.send(EnquireLink(), now=now)
+        return events
+
+    def _enquire_link_outstanding(self) -> bool:
+        return any(request.command_id == C.ENQUIRE_LINK for request, _ in self._pending.values())
+
+
+_RESPONSE_IDS: Final = frozenset(int(c) for c in C if c & RESPONSE_BIT)
