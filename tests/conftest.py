@@ -16,9 +16,12 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import secrets
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -166,3 +169,65 @@ def node_interop_dir() -> Path:
     if not (NODE_INTEROP_DIR / "node_modules" / "smpp").is_dir():
         skip_or_fail(f"node peers not installed: run `make interop-deps` ({NODE_INTEROP_DIR})")
     return NODE_INTEROP_DIR
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def postgres_async_url(url: str) -> str:
+    """``postgresql://...`` as the asyncpg URL SQLAlchemy wants."""
+    return "postgresql+asyncpg://" + url.split("://", 1)[1]
+
+
+@asynccontextmanager
+async def migrated_database(kind: str, tmp_path: Path, pg_url: str | None) -> AsyncIterator[Any]:
+    """A fresh, migrated database: a SQLite file in ``tmp_path``, or a PostgreSQL schema
+    of its own (dropped afterwards) so that concurrent runs never see each other's rows."""
+    from sqlalchemy import text
+
+    from smslocker.store import Database, upgrade
+
+    if kind == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        try:
+            await upgrade(database)
+            yield database
+        finally:
+            await database.close()
+        return
+    assert pg_url is not None
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = Database(postgres_async_url(pg_url))
+    async with admin.write() as connection:
+        await connection.execute(text(f"CREATE SCHEMA {schema}"))
+    database = Database(postgres_async_url(pg_url), schema=schema)
+    try:
+        await upgrade(database)
+        yield database
+    finally:
+        await database.close()
+        async with admin.write() as connection:
+            await connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """A migrated :class:`smslocker.store.Database`, once on SQLite and once on PostgreSQL."""
+    pg_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    async with migrated_database(request.param, tmp_path, pg_url) as database:
+        yield database
+
+
+@pytest.fixture
+async def sqlite_database(tmp_path: Path) -> AsyncIterator[Any]:
+    """A migrated SQLite database only (for what is specific to the embedded default)."""
+    async with migrated_database("sqlite", tmp_path, None) as database:
+        yield database
+
+
+@pytest.fixture
+async def postgres_database(postgres_url: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """A migrated PostgreSQL schema only (row-lock races and the like)."""
+    async with migrated_database("postgres", tmp_path, postgres_url) as database:
+        yield database

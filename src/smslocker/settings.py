@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -56,6 +56,67 @@ def config_file_path() -> Path | None:
     return None
 
 
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicySettings(_Group):
+    """How numbers and rentals behave (``[policy]`` in TOML, ``SMSLOCKER_POLICY__*``)."""
+
+    rental_ttl_s: int = Field(600, gt=0)
+    """A rental's length when the renter does not ask for one."""
+    max_rental_s: int = Field(86_400, gt=0)
+    """No rental (after extensions) lasts longer than this."""
+    grace_s: int = Field(60, ge=0)
+    """A message up to this long after a rental ended still belongs to it (late delivery)."""
+    cooldown_s: int = Field(1800, ge=0)
+    """A released number rests this long before it can be rented again."""
+    quarantine_s: int = Field(86_400, gt=0)
+    """A quarantined number is freed by the sweeper after this long (or by an admin)."""
+    service_rotation_s: int = Field(30 * 86_400, ge=0)
+    """A number used for service S is not rented for S again within this long."""
+    rotation_limit: int | None = Field(None, gt=0)
+    """Retire a number after this many rentals (``None``: never)."""
+    default_price: int = Field(100, ge=0)
+    """Price of a rental in credits when the price table has no row for it."""
+    probe_deadline_s: int = Field(60, gt=0)
+    """A health probe's SMS must come back within this long."""
+    probe_failures_to_quarantine: int = Field(3, gt=0)
+    """Consecutive failed probes that send a number to QUARANTINE."""
+
+
+class IngestSettings(_Group):
+    """The durable inbox's write path (``[ingest]``, ``SMSLOCKER_INGEST__*``)."""
+
+    batch_max: int = Field(1000, gt=0)
+    """Group commit: at most this many messages per transaction..."""
+    batch_ms: float = Field(2.0, ge=0)
+    """...or whatever arrived within this many milliseconds of the first, whichever first."""
+    dedup_window_s: int = Field(3600, gt=0)
+    """A message identical to one stored this recently is an SMSC redelivery, not a new one."""
+    timestamp_max_skew_s: int = Field(300, ge=0)
+    """An SMSC timestamp later than our clock by more than this is not trusted."""
+    timestamp_max_age_s: int = Field(7 * 86_400, gt=0)
+    """An SMSC timestamp older than this (relative to our clock) is not trusted."""
+
+
+class RetentionSettings(_Group):
+    """How long things are kept (``[retention]``, ``SMSLOCKER_RETENTION__*``)."""
+
+    body_s: int = Field(86_400, gt=0)
+    """Message bodies (text and codes) are purged after this long."""
+    metadata_s: int = Field(30 * 86_400, gt=0)
+    """Message rows (who, when, which rental) are deleted after this long."""
+
+
+class SqliteSettings(_Group):
+    """The embedded database (``[sqlite]``, ``SMSLOCKER_SQLITE__*``)."""
+
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    """FULL survives power loss; NORMAL (WAL) survives a killed process but may lose the
+    last commits on power loss."""
+
+
 class Settings(BaseSettings):
     """Everything the process is configured with. See the module docstring for sources."""
 
@@ -77,6 +138,17 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     """Bus and rate-limit counters; ``None`` means the in-process bus."""
+
+    policy: PolicySettings = PolicySettings()
+    ingest: IngestSettings = IngestSettings()
+    retention: RetentionSettings = RetentionSettings()
+    sqlite: SqliteSettings = SqliteSettings()
+
+    def resolved_database_url(self) -> str:
+        """``database_url``, or the embedded SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'smslocker.db'}"
 
     @field_validator("log_level")
     @classmethod

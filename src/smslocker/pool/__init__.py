@@ -1,0 +1,1 @@
+"""The pool of numbers: lifecycle, import, selection, service tags and health."""

@@ -1,0 +1,218 @@
+"""The schema. One class per table; the migrations in ``migrations/versions`` create it.
+
+Conventions: times are aware UTC (:class:`~.types.UTCDateTime`); money is whole credits
+(``int``); public ids of rentals are random strings (:func:`~.types.new_id`), other ids
+are integers. States and reasons are short strings whose vocabularies live in the
+domain modules (``pool.lifecycle``, ``rentals``), so the store knows nothing above it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import JSONText, UTCDateTime
+
+# Named constraints, so migrations can refer to them on both databases.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    tier: Mapped[str] = mapped_column(String(20), default="unverified")
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerEntry(Base):
+    """Every change of a balance, with the balance after it: the account's statement."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    rental_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(20))
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Price(Base):
+    """What a rental costs; ``None`` in service or country means "any"."""
+
+    __tablename__ = "prices"
+    __table_args__ = (UniqueConstraint("service", "country", name="uq_prices_service_country"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service: Mapped[str | None] = mapped_column(String(50))
+    country: Mapped[str | None] = mapped_column(String(2))
+    price: Mapped[int] = mapped_column(BigInteger)
+
+
+class Number(Base):
+    __tablename__ = "numbers"
+    __table_args__ = (
+        # Selection: free numbers of a country, least recently used first.
+        Index("ix_numbers_pick_country", "state", "country", "last_used_at"),
+        Index("ix_numbers_pick", "state", "last_used_at"),
+        Index("ix_numbers_state_until", "state", "state_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    e164: Mapped[str] = mapped_column(String(20), unique=True)
+    country: Mapped[str | None] = mapped_column(String(2))
+    carrier: Mapped[str | None] = mapped_column(String(100))
+    line_type: Mapped[str] = mapped_column(String(20), default="unknown")
+    source: Mapped[str | None] = mapped_column(String(20))
+    connector: Mapped[str | None] = mapped_column(String(100))
+    tags: Mapped[list[str]] = mapped_column(JSONText, default=list)
+    state: Mapped[str] = mapped_column(String(16), default="FREE")
+    state_since: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When COOLDOWN or QUARANTINE ends (the sweeper frees the number then).
+    state_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Not nullable so the selection index orders without NULL special cases.
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=EPOCH)
+    # A number cannot be rented again before the last rental's window (end + grace) closes.
+    busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rentals_count: Mapped[int] = mapped_column(Integer, default=0)
+    messages_count: Mapped[int] = mapped_column(Integer, default=0)
+    probes_ok: Mapped[int] = mapped_column(Integer, default=0)
+    probes_failed: Mapped[int] = mapped_column(Integer, default=0)
+    probe_failure_streak: Mapped[int] = mapped_column(Integer, default=0)
+    last_probe_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_probe_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceTag(Base):
+    """(number, service) facts: last used for the service, and whether it fails for it."""
+
+    __tablename__ = "service_tags"
+
+    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"), primary_key=True)
+    service: Mapped[str] = mapped_column(String(50), primary_key=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Rental(Base):
+    __tablename__ = "rentals"
+    __table_args__ = (
+        # Routing: the rental of a number whose window contains the message time.
+        Index("ix_rentals_route", "number", "started_at"),
+        Index("ix_rentals_account", "account_id", "started_at"),
+        Index("ix_rentals_sweep", "status", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
+    number: Mapped[str] = mapped_column(String(20))
+    service: Mapped[str | None] = mapped_column(String(50))
+    country: Mapped[str | None] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    # Last instant a message can belong to this rental: (ended_at or expires_at) + grace.
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    price: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    messages_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Message(Base):
+    """One inbound SMS after reassembly; ``rental_id`` NULL means unmatched."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_rental", "rental_id", "id"),
+        Index("ix_messages_dedup", "dedup_key", "received_at"),
+        Index("ix_messages_received", "received_at"),
+        Index("ix_messages_account", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(32))
+    connector: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str | None] = mapped_column(Text)
+    binary: Mapped[bytes | None] = mapped_column(LargeBinary)
+    data_coding: Mapped[int] = mapped_column(Integer)
+    encoding: Mapped[str] = mapped_column(String(20))
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    complete: Mapped[bool] = mapped_column(Boolean, default=True)
+    lossy: Mapped[bool] = mapped_column(Boolean, default=False)
+    smsc_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The time routing used: the SMSC timestamp when sane, else received_at.
+    message_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    rental_id: Mapped[str | None] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    codes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONText)
+    service: Mapped[str | None] = mapped_column(String(50))
+    body_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SenderService(Base):
+    """The operator's own sender -> service entries (they win over the built-in table)."""
+
+    __tablename__ = "sender_services"
+
+    sender: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service: Mapped[str] = mapped_column(String(50))
+
+
+class Probe(Base):
+    """A health probe: a test SMS sent to a number, expected back before ``deadline``."""
+
+    __tablename__ = "probes"
+    __table_args__ = (Index("ix_probes_open", "destination", "outcome"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"), index=True)
+    destination: Mapped[str] = mapped_column(String(20))
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    connector: Mapped[str | None] = mapped_column(String(100))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "pending", "ok", "failed"
+    outcome: Mapped[str] = mapped_column(String(10), default="pending")
