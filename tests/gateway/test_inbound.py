@@ -17,8 +17,7 @@ What these tests prove:
   message, and after a failed settle the parts make the message again;
 - a standard TLV of the wrong length raises DecodeError carrying ESME_RINVPARLEN;
 - packed GSM links decode;
-- (xfail, a reassembler bug) a reused reference must not glue a redelivered part of the
-  old message into the new one.
+- a reused reference must not glue a redelivered part of the old message into the new one.
 """
 
 from __future__ import annotations
@@ -230,15 +229,6 @@ def test_packed_gsm_link() -> None:
     assert (message.text, message.encoding) == ("hello", "gsm7-packed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "smpp.concat.Reassembler: a part identical to a completed message's part is kept "
-        "as a 'suspect' and, when the sender reuses the reference, joins the NEW message, "
-        "although it was a redelivery of the OLD one (an SMSC redelivers what it saw no "
-        "ack for): the new message gets the old message's text"
-    ),
-)
 def test_reused_reference_does_not_glue_a_redelivered_old_part_into_the_new_message() -> None:
     target = decoder()
     old = udh_parts(["OLD code 111111 ", "old tail"], 7)

@@ -20,6 +20,39 @@ The parts' raw user data are joined in order and decoded once, not part by
 part: some senders split a UCS2 surrogate pair or a GSM escape pair across
 two parts (§7.2 says they shouldn't), and joining first repairs that. Packed
 GSM is unpacked per part first, because each part has its own fill bits.
+
+Reference reuse. A sender may reuse a reference once a message is out (an 8-bit
+reference wraps after 256 messages; some senders always send the same one), so
+each set gets a number of its own in its :data:`ReassemblyKey`. After a message
+came out, a part with its (origin, source, destination, reference, total, kind)
+is one of three things: the SMSC redelivering a part of it (it missed our
+deliver_sm_resp), a part of a new message that differs from the old part with
+that number, or a part of a new message byte-identical to the old one's (a
+templated text). Nothing in the PDU tells the first from the third: both are
+*echoes*. What can be told: a new message whose part differs from the old one
+sends that part, which then arrives as a part of its own. Hence the rules, which
+never glue an old part into a new message and never lose a part a new message
+may need:
+
+1. An echo never starts a set and never completes one. Completing a new message
+   on an echo gave it the old message's text whenever the echo was in fact a
+   redelivery. A message made of echoes only is taken for a redelivery of what
+   already came out (an identical resend cannot be told from one): nothing new.
+2. A set comes out on the spot when its own parts cover every part number.
+3. An echo is remembered, and fills a number a set lacks only when the set must
+   come out without its own part there: at its timeout, when evicted, or when
+   its sender has moved on to the next message with the reference (a part that
+   differs from one the set holds arrives while every number the set lacks has
+   an echo: the set's own part there can only have been the echo). Echoes with
+   different contents for one number (two old messages differed there) are not
+   guessed between: the number stays missing.
+
+The price: a new message with a part identical to the old one's comes out when
+its sender moves on or its set times out, not when its last part arrives. The
+limits, where nothing can tell: at the timeout an echo fills a gap even if the
+set's own, differing part is merely later still; "moved on" assumes a sender
+sends a message's parts before the next one's with the same reference; and a new
+message's part for a number a waiting set lacks is taken for that set's own part.
 """
 
 from __future__ import annotations
@@ -83,8 +116,16 @@ class Segment:
     origin: str = ""
 
 
-# (origin, source, destination, reference, total, "udh8" | "udh16" | "sar")
-ReassemblyKey = tuple[str, str, str, int, int, str]
+# (origin, source, destination, reference, total, "udh8" | "udh16" | "sar"): what
+# every part of one long message shares, and a later message reusing the reference too.
+_Reference = tuple[str, str, str, int, int, str]
+# A _Reference plus the set's own number, counted per Reassembler: a sender that reuses
+# a reference starts a second set, and a caller that holds deliver_sm_resp per set (or
+# forgets one whose sink failed) must never confuse it with the first.
+ReassemblyKey = tuple[str, str, str, int, int, str, int]
+
+# How many messages of one reference (the newest) have their redeliveries recognised.
+_REMEMBERED_PER_REFERENCE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +169,10 @@ class Filed:
     ``key`` names the set the segment belongs to, None for a single message; a
     caller that holds back deliver_sm_resp until a message is stored keys the
     held PDUs by it. ``duplicate`` says the segment repeated a part already held
-    or already passed on, and was not used.
+    or already passed on, and was not used; ``key`` is then the set it repeats,
+    except that a repeat of a part passed on (an echo, see the module doc) names
+    the set pending with the same reference, if there is one, as it may be that
+    set's own part and must not be acked before that set is stored.
     """
 
     message: CompletedMessage | None
@@ -143,22 +187,26 @@ class _Part:
 
 
 @dataclass(slots=True)
-class _CompletedSet:
-    touched: float  # completion, or the last part held as a suspect
-    parts: dict[int, _Part]
-    # Parts identical to one of ``parts`` that arrived afterwards: a redelivery,
-    # or the start of a new message that reuses the reference (see _add_part).
-    suspects: dict[int, tuple[_Part, float]]
-
-
-@dataclass(slots=True)
 class _PendingSet:
+    key: ReassemblyKey
     first: Segment
     reference: int
     total: int
     first_seen: float
     last_seen: float
     parts: dict[int, _Part]
+    last_arrival: int  # the Reassembler's arrival count when its latest new part came
+
+
+@dataclass(slots=True)
+class _Recent:
+    """Messages of one reference that came out whole, and the echoes of their parts."""
+
+    touched: float  # the latest message out, or the latest echo
+    done: list[tuple[ReassemblyKey, dict[int, _Part]]]  # oldest first
+    # (part number, part) -> arrival count of its latest echo; only echoes that may yet
+    # fill a gap: those that came after the last part of the last set out.
+    echoes: dict[tuple[int, _Part], int]
 
 
 class Reassembler:
@@ -166,13 +214,13 @@ class Reassembler:
 
     Duplicates of a part number are ignored and the first copy kept: a
     redelivered part (the SMSC missed our deliver_sm_resp) is the same data. For
-    ``duplicate_window`` seconds after a message completes (default: ``timeout``)
-    a part identical to one of its parts is held back rather than starting a new
-    set, so a late redelivery doesn't surface as a one-part fragment; should a
-    differing part with the same key follow, the sender has reused the reference
-    and the held part joins the new message. ``packed`` says GSM 7-bit user data
-    on this connector is packed (§7.1). When ``max_pending`` sets are waiting, the
-    oldest is evicted and comes out of the next :meth:`expire` as incomplete.
+    ``duplicate_window`` seconds after a message completes (default: ``timeout``;
+    longer while a set with the same reference is pending) a part identical to one
+    of its parts is an echo (module doc): never a set of its own, so a late
+    redelivery doesn't surface as a one-part fragment, and never a part that
+    completes a new message reusing the reference. ``packed`` says GSM 7-bit user
+    data on this connector is packed (§7.1). When ``max_pending`` sets are
+    waiting, the oldest is evicted and comes out of the next :meth:`expire`.
     """
 
     def __init__(
@@ -193,9 +241,11 @@ class Reassembler:
         self._max_pending = max_pending
         self._packed = packed
         self._duplicate_window = timeout if duplicate_window is None else duplicate_window
-        self._pending: dict[ReassemblyKey, _PendingSet] = {}
-        self._completed: dict[ReassemblyKey, _CompletedSet] = {}
+        self._pending: dict[_Reference, _PendingSet] = {}
+        self._recent: dict[_Reference, _Recent] = {}
         self._evicted: list[CompletedMessage] = []
+        self._sets = 0  # numbers the sets, for their keys
+        self._arrivals = 0  # counts the parts filed, to order echoes against sets
 
     @property
     def pending_count(self) -> int:
@@ -255,7 +305,7 @@ class Reassembler:
         if error is not None or concat.total == 1:
             message = self._single(segment, self._decode([part]), now, concat.reference, error)
             return Filed(message, None)
-        key = (
+        reference = (
             segment.origin,
             segment.source,
             segment.destination,
@@ -263,33 +313,42 @@ class Reassembler:
             concat.total,
             kind,
         )
-        return self._add_part(key, segment, concat, part, now)
+        return self._add_part(reference, segment, concat, part, now)
 
     def forget(self, key: ReassemblyKey) -> None:
         """Forget a completed message, so its parts are accepted afresh.
 
         For a caller whose sink could not store the message: the SMSC redelivers
         every part (none was acked), and they must make the message again rather
-        than be taken for duplicates of one that was never kept.
+        than be taken for duplicates of one that was never kept. Other messages
+        with the same reference are still recognised.
         """
-        self._completed.pop(key, None)
+        recent = self._recent.get(key[:6])
+        if recent is not None:
+            recent.done = [item for item in recent.done if item[0] != key]
 
     def expire(self, now: float) -> list[CompletedMessage]:
-        """Release sets whose first part is older than ``timeout`` (``complete=False``,
-        with the parts that arrived and the missing part numbers), plus any set
-        evicted since the last call because ``max_pending`` was reached."""
+        """Release sets whose first part is older than ``timeout``, plus any set evicted
+        because ``max_pending`` was reached or released because its sender moved on
+        since the last call. A set released without all its parts has ``complete=False``,
+        the parts that arrived and the missing part numbers."""
         released, self._evicted = self._evicted, []
         while self._pending:
-            key, pending = next(iter(self._pending.items()))
+            reference, pending = next(iter(self._pending.items()))
             if now - pending.first_seen <= self._timeout:
                 break
-            del self._pending[key]
-            released.append(self._finish(key, pending, complete=False))
-        while self._completed:
-            key, completed = next(iter(self._completed.items()))
-            if now - completed.touched <= self._duplicate_window:
+            del self._pending[reference]
+            released.append(self._release(reference, pending, now))
+        while self._recent:
+            reference, recent = next(iter(self._recent.items()))
+            if now - recent.touched <= self._duplicate_window:
                 break
-            del self._completed[key]
+            del self._recent[reference]
+            if reference in self._pending:
+                # Kept while a set of the reference waits: its echoes may fill that set's
+                # gaps, and a redelivery must not be taken for a part of it.
+                recent.touched = now
+                self._recent[reference] = recent
         return released
 
     def _part(self, segment: Segment, data: bytes, fill_bits: int) -> _Part:
@@ -298,44 +357,108 @@ class Reassembler:
         return _Part(segment.data_coding, data)
 
     def _add_part(
-        self, key: ReassemblyKey, segment: Segment, concat: ConcatInfo, part: _Part, now: float
+        self, reference: _Reference, segment: Segment, concat: ConcatInfo, part: _Part, now: float
     ) -> Filed:
-        seqnum = concat.seqnum
-        held: dict[int, tuple[_Part, float]] = {}
-        completed = self._completed.pop(key, None)
-        if completed is not None:
-            if completed.parts.get(seqnum) == part:
-                # A redelivery, or a new message reusing the reference whose part
-                # happens to be identical: hold it until a differing part decides.
-                completed.suspects.setdefault(seqnum, (part, now))
-                completed.touched = now
-                self._completed[key] = completed  # re-inserted: expiry order = touched
-                return Filed(None, key, duplicate=True)
-            held = completed.suspects  # the reference was reused: a new message
-        pending = self._pending.get(key)
+        self._arrivals += 1
+        number = concat.seqnum
+        pending = self._pending.get(reference)
+        held = pending.parts.get(number) if pending is not None else None
+        if pending is not None and held == part:
+            return Filed(None, pending.key, duplicate=True)
+        echoed = self._echo(reference, number, part, now)
+        if echoed is not None:
+            return Filed(None, pending.key if pending is not None else echoed, duplicate=True)
+        if pending is not None and held is not None:
+            if not self._could_be_whole(reference, pending):
+                # A number the set lacks has not come in any form: its sender cannot have
+                # moved on yet. A differing copy of a part: the first is kept.
+                return Filed(None, pending.key, duplicate=True)
+            # Its sender moved on to the next message with the reference (module doc, 3).
+            del self._pending[reference]
+            self._evicted.append(self._release(reference, pending, now))
+            pending = None
         if pending is None:
-            if len(self._pending) >= self._max_pending:
-                oldest_key = next(iter(self._pending))
-                evicted = self._pending.pop(oldest_key)
-                self._evicted.append(self._finish(oldest_key, evicted, complete=False))
-            # A set seeded with held parts may be released by expire() up to
-            # duplicate_window late, as it sits behind sets created before it.
-            first_seen = min([now, *(seen for _, seen in held.values())])
-            parts = {number: item for number, (item, _) in held.items() if number != seqnum}
-            pending = _PendingSet(segment, concat.reference, concat.total, first_seen, now, parts)
-            self._pending[key] = pending
-        elif seqnum in pending.parts:
-            return Filed(None, key, duplicate=True)
-        pending.parts[seqnum] = part
+            pending = self._start(reference, segment, concat, now)
+        pending.parts[number] = part
         pending.last_seen = now
+        pending.last_arrival = self._arrivals
         if len(pending.parts) < pending.total:
-            return Filed(None, key)
-        del self._pending[key]
-        if self._duplicate_window > 0:
-            if len(self._completed) >= self._max_pending:
-                del self._completed[next(iter(self._completed))]
-            self._completed[key] = _CompletedSet(now, pending.parts, {})
-        return Filed(self._finish(key, pending, complete=True), key)
+            return Filed(None, pending.key)
+        del self._pending[reference]
+        return Filed(self._release(reference, pending, now), pending.key)
+
+    def _echo(
+        self, reference: _Reference, number: int, part: _Part, now: float
+    ) -> ReassemblyKey | None:
+        """If ``part`` repeats part ``number`` of a recent message, note the echo and
+        return that message's key."""
+        recent = self._recent.get(reference)
+        if recent is None:
+            return None
+        for key, parts in reversed(recent.done):
+            if parts.get(number) == part:
+                recent.echoes[number, part] = self._arrivals
+                recent.touched = now
+                self._recent[reference] = self._recent.pop(reference)  # expiry order
+                return key
+        return None
+
+    def _echoes(self, reference: _Reference) -> dict[int, set[_Part]]:
+        recent = self._recent.get(reference)
+        found: dict[int, set[_Part]] = {}
+        for number, part in recent.echoes if recent is not None else ():
+            found.setdefault(number, set()).add(part)
+        return found
+
+    def _could_be_whole(self, reference: _Reference, pending: _PendingSet) -> bool:
+        echoes = self._echoes(reference)
+        lacking = (n for n in range(1, pending.total + 1) if n not in pending.parts)
+        return all(number in echoes for number in lacking)
+
+    def _start(
+        self, reference: _Reference, segment: Segment, concat: ConcatInfo, now: float
+    ) -> _PendingSet:
+        if len(self._pending) >= self._max_pending:
+            oldest = next(iter(self._pending))
+            self._evicted.append(self._release(oldest, self._pending.pop(oldest), now))
+        self._sets += 1
+        key = (*reference, self._sets)
+        pending = _PendingSet(key, segment, concat.reference, concat.total, now, now, {}, 0)
+        self._pending[reference] = pending
+        return pending
+
+    def _release(self, reference: _Reference, pending: _PendingSet, now: float) -> CompletedMessage:
+        """The message of a set leaving ``_pending``: its own parts, gaps filled by echoes."""
+        parts = dict(pending.parts)
+        for number, echoes in self._echoes(reference).items():
+            if number not in parts and len(echoes) == 1:
+                (parts[number],) = echoes
+        recent = self._recent.get(reference)
+        if recent is not None:
+            # The next message with the reference was sent after this one: an echo that
+            # came before this set's last part cannot be a part of it.
+            recent.echoes = {
+                echo: arrival
+                for echo, arrival in recent.echoes.items()
+                if arrival > pending.last_arrival
+            }
+        complete = len(parts) == pending.total
+        if complete and self._duplicate_window > 0:
+            self._remember(reference, pending.key, parts, now)
+        return self._finish(pending, parts, complete)
+
+    def _remember(
+        self, reference: _Reference, key: ReassemblyKey, parts: dict[int, _Part], now: float
+    ) -> None:
+        recent = self._recent.pop(reference, None)
+        if recent is None:
+            if len(self._recent) >= self._max_pending:
+                del self._recent[next(iter(self._recent))]
+            recent = _Recent(now, [], {})
+        recent.done.append((key, parts))
+        del recent.done[:-_REMEMBERED_PER_REFERENCE]
+        recent.touched = now
+        self._recent[reference] = recent  # (re-)inserted last: expiry order
 
     def _single(
         self,
@@ -367,8 +490,10 @@ class Reassembler:
             error,
         )
 
-    def _finish(self, key: ReassemblyKey, pending: _PendingSet, complete: bool) -> CompletedMessage:
-        numbers = sorted(pending.parts)
+    def _finish(
+        self, pending: _PendingSet, parts: dict[int, _Part], complete: bool
+    ) -> CompletedMessage:
+        numbers = sorted(parts)
         # Decode each run of consecutive parts on its own: joining across a gap
         # could glue half an escape or surrogate pair to an unrelated part.
         runs: list[list[_Part]] = []
@@ -376,7 +501,7 @@ class Reassembler:
         for number in numbers:
             if number != previous + 1 or not runs:
                 runs.append([])
-            runs[-1].append(pending.parts[number])
+            runs[-1].append(parts[number])
             previous = number
         decoded = [self._decode(run) for run in runs]
         binaries = [item.binary for item in decoded if item.binary is not None]
@@ -385,7 +510,7 @@ class Reassembler:
             first.source,
             first.destination,
             first.origin,
-            pending.parts[numbers[0]].data_coding,
+            parts[numbers[0]].data_coding,
             "".join(item.text for item in decoded),
             decoded[0].encoding,
             b"".join(binaries) if binaries else None,
@@ -393,14 +518,14 @@ class Reassembler:
             pending.total,
             len(numbers),
             complete,
-            tuple(n for n in range(1, pending.total + 1) if n not in pending.parts),
+            tuple(n for n in range(1, pending.total + 1) if n not in parts),
             pending.reference,
             pending.first_seen,
             pending.last_seen,
             first.source_ton,
             first.destination_ton,
             None,
-            key,
+            pending.key,
         )
 
     def _decode(self, parts: list[_Part]) -> DecodedText:
