@@ -1,0 +1,1 @@
+"""Ingest, de-duplication, routing to rentals, inbox and OTP extraction."""

@@ -1,0 +1,566 @@
+"""One-time codes found in the text of an SMS, best candidate first.
+
+Theory of operation
+-------------------
+1. **Origin-bound format** (WICG "Origin-bound one-time codes delivered via SMS"): when the
+   last line of the message is ``@host #code``, optionally followed by `` @embedded-host``
+   (or the older `` %embedded-host``), the code is bound to the site ``host`` and certain:
+   score 1.0. The one leniency over the spec is that trailing whitespace is ignored.
+2. **Tokens.** One pass finds digit tokens: digit runs joined by ``-``, space, ``.``,
+   ``/``, ``:`` or ``,``. A token's shape decides what it can be: ``123-456``, ``123 456``,
+   ``1234 5678`` are split codes (the value drops the separator); ``10:45``, ``12/01``,
+   ``1.299,00``, ``2026-12-01`` are never codes; ``+1 415 555 0100``, ``0800 123 4567``,
+   card numbers and IBANs (three or more groups) are never codes either. A second pass finds
+   uppercase alphanumeric tokens (``AB12CD``), which count only right next to a code word.
+3. **Context.** The lowercased text is searched for code words ("code", "código", "код",
+   "验证码", "인증번호", ...) and decoy words ("order", "call", "card", "promo code", ...).
+   A word labels the nearest numbers only: a token lying between a word and a candidate
+   blocks it. When a decoy word is closer to a candidate than any code word, the candidate
+   is a decoy.
+4. **Score** = base for the shape + code-word proximity - penalties (price, unit, year,
+   URL, masked card number). Candidates under ``MIN_SCORE`` are not reported; the rest are
+   ranked by score, then position, one per value.
+
+Values are ASCII: other decimal digits (Arabic-Indic, full-width, ...) are converted.
+Google's ``G-123456`` gives ``123456``, the digits a sign-in form accepts (kind
+``prefixed``). Lowercase alphanumeric codes are not recognised: in running text they cannot
+be told from words. The origin-bound code is taken verbatim, as the spec defines it.
+
+All of it is pure and sits on the ingest hot path: a message without three digits in a row
+or a capital letter next to a digit costs one regex search.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, TypeAlias
+
+__all__ = [
+    "MIN_SCORE",
+    "Code",
+    "CodeKind",
+    "extract_codes",
+    "parse_origin_bound",
+    "trie_alternation",
+]
+
+CodeKind = Literal["origin_bound", "keyword", "prefixed", "standalone"]
+
+#: Candidates scoring less are not reported.
+MIN_SCORE = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """One code found in a message; the domains are set for the origin-bound format only."""
+
+    value: str
+    score: float
+    kind: CodeKind
+    domain: str | None = None
+    embedded_domain: str | None = None
+
+    def as_dict(self) -> dict[str, str | float | None]:
+        """The code as JSON-ready data (an item of a message's ``codes`` field)."""
+        return {
+            "value": self.value,
+            "score": round(self.score, 3),
+            "kind": self.kind,
+            "domain": self.domain,
+            "embedded_domain": self.embedded_domain,
+        }
+
+
+# --------------------------------------------------------------------------- origin-bound
+
+# "Extract a marked token": a sigil, then code points that are not ASCII whitespace.
+_ORIGIN_BOUND_LINE = re.compile(r"@([^\t\n\f\r ]+) #([^\t\n\f\r ]+)(?: [@%]([^\t\n\f\r ]+))?")
+
+
+def parse_origin_bound(text: str) -> Code | None:
+    """The code of an origin-bound last line (``@host #code``), or None."""
+    stripped = text.rstrip("\t\n\f\r ")
+    line = stripped[max(stripped.rfind("\n"), stripped.rfind("\r")) + 1 :]
+    if not line.startswith("@"):
+        return None
+    match = _ORIGIN_BOUND_LINE.match(line)
+    if match is None:
+        return None
+    embedded = match[3]
+    return Code(
+        value=match[2],
+        score=1.0,
+        kind="origin_bound",
+        domain=match[1].lower(),
+        embedded_domain=embedded.lower() if embedded else None,
+    )
+
+
+# --------------------------------------------------------------------------- tokens
+
+# Without three digits in a row or a capital letter next to a digit there is no candidate.
+_PRECHECK = re.compile(r"\d\d\d|[A-Z]\d|\d[A-Z]")
+_MIXED = re.compile(r"[A-Z]\d|\d[A-Z]")
+_DIGIT_TOKEN = re.compile(r"\d+(?:[- ./:,]\d+)*")
+_UPPER_TOKEN = re.compile(r"[0-9A-Z]{4,}")
+_SEPARATOR = re.compile(r"[- ./:,]")
+_ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_BASE_BY_LENGTH = {4: 0.22, 5: 0.24, 6: 0.30, 7: 0.21, 8: 0.23}
+_SPLIT_BASE = 0.34
+_SPLIT_SHAPES = frozenset({(3, 3), (4, 4)})
+_ALPHANUMERIC_BASE = 0.12
+# Numbers shorter than this neither are codes nor block context words ("valid 10 min").
+_MIN_BLOCKING_DIGITS = 4
+
+
+class _Token(NamedTuple):
+    start: int
+    end: int
+    value: str  # "" for a number that is never a code but still blocks context words
+    base: float = 0.0
+    alphanumeric: bool = False
+
+
+def _ascii_digits(digits: str) -> str:
+    if digits.isascii():
+        return digits
+    return "".join(str(unicodedata.decimal(char)) for char in digits)
+
+
+def _plain_token(text: str, start: int, end: int) -> _Token | None:
+    """A run of digits alone: a code of 4 to 8 digits unless glued to a word or a '+'."""
+    digits = end - start
+    before = text[start - 1] if start else ""
+    glued = before in _ASCII_ALNUM or before == "+" or text[end : end + 1] in _ASCII_ALNUM
+    if glued or not 4 <= digits <= 8:
+        return _Token(start, end, "") if digits >= _MIN_BLOCKING_DIGITS else None
+    return _Token(start, end, _ascii_digits(text[start:end]), _BASE_BY_LENGTH[digits])
+
+
+def _phone_like(text: str, start: int, groups: list[str]) -> bool:
+    if start and text[start - 1] in "+(":
+        return True
+    total = sum(len(group) for group in groups)
+    if len(groups) >= 3 and 7 <= total <= 15:
+        return True
+    return groups[0].startswith("0") and 9 <= total <= 15
+
+
+def _grouped_tokens(text: str, start: int, end: int) -> list[_Token]:
+    """Digit groups joined by separators: a split code, two numbers, or no code at all."""
+    raw = text[start:end]
+    separators = set(_SEPARATOR.findall(raw))
+    groups = _SEPARATOR.split(raw)
+    if len(separators) == 1 and separators <= {" ", "-"} and not _phone_like(text, start, groups):
+        glued = (start and text[start - 1] in _ASCII_ALNUM) or text[end : end + 1] in _ASCII_ALNUM
+        if tuple(map(len, groups)) in _SPLIT_SHAPES and not glued:
+            return [_Token(start, end, _ascii_digits("".join(groups)), _SPLIT_BASE)]
+        if separators == {" "} and len(groups) == 2:
+            # "482913 2 attempts left": two numbers that happen to follow each other.
+            middle = start + len(groups[0])
+            pair = (_plain_token(text, start, middle), _plain_token(text, middle + 1, end))
+            return [token for token in pair if token is not None]
+    # Dates, times, decimals, prices, phone, card and account numbers.
+    digits = sum(len(group) for group in groups)
+    return [_Token(start, end, "")] if digits >= _MIN_BLOCKING_DIGITS else []
+
+
+def _tokens(text: str) -> list[_Token]:
+    """The numbers and uppercase alphanumeric words of ``text``, in order."""
+    tokens: list[_Token] = []
+    for match in _DIGIT_TOKEN.finditer(text):
+        start, end = match.span()
+        if end - start < 3:
+            continue
+        if match.group().isdigit():
+            token = _plain_token(text, start, end)
+            if token is not None:
+                tokens.append(token)
+        else:
+            tokens.extend(_grouped_tokens(text, start, end))
+    if _MIXED.search(text) is None:
+        return tokens
+    for match in _UPPER_TOKEN.finditer(text):
+        start, end = match.span()
+        value = match.group()
+        if len(value) > 8 or value.isdigit() or value.isalpha():
+            continue
+        before, after = text[start - 1 : start], text[end : end + 1]
+        if before in _ASCII_ALNUM or after in _ASCII_ALNUM or "-" in (before, after):
+            continue
+        tokens.append(_Token(start, end, value, _ALPHANUMERIC_BASE, alphanumeric=True))
+    return sorted(tokens)
+
+
+# --------------------------------------------------------------------------- context words
+
+# Lowercase literals, found where a word starts. "~" marks one also found inside a word
+# ("Bestätigungscode", "passcode"); so are all those in scripts that attach words to each
+# other ("验证码为", "인증번호는", "الرمز"). ">" marks one that must end a word. Code words
+# name a one-time code; weak words often come with one.
+_STRONG_WORDS = (
+    "~code", "código", "codigo", "codice", "~kode", "~kod", "~kód", "код", "cod>", "codul>",
+    "otp", "passcode", "pin>", "tan>", "mtan>", "smstan>", "sms-tan>", "senha", "clave",
+    "contraseña", "contrasena", "пароль", "hasło", "haslo", "şifre", "sifre", "sandi",
+    "password", "mot de passe", "~kennwort", "~passwort", "mã>", "ma xac", "ma otp",
+    "ma kich hoat", "ma bao mat",
+    "验证码", "驗證碼", "校验码", "校驗碼", "动态码", "動態碼", "确认码", "確認碼",
+    "动态密码", "密码", "認証コード", "確認コード", "認証番号", "確認番号", "暗証番号",
+    "ワンタイムパスワード", "パスコード", "コード", "パスワード",
+    "인증번호", "인증 번호", "인증코드", "인증 코드", "확인코드", "확인 코드", "승인번호",
+    "비밀번호", "코드",
+    "رمز", "كود", "کد>", "कोड", "ओटीपी", "קוד", "รหัส", "κωδικ",
+)  # fmt: skip
+_WEAK_WORDS = (
+    "verif", "vérif", "weryfik", "confirm", "bestätig", "bestatig", "conferm", "potwierdz",
+    "doğrula", "dogrula", "подтвержд", "підтвердж", "провер", "перевір", "xác thực",
+    "xác minh", "xác nhận", "xac thuc", "xac minh", "xac nhan", "authenti", "autentica",
+    "authentif", "anmeld", "login", "log in", "sign in", "sign-in", "inicio de sesi",
+    "acceso", "acesso", "accès", "zugang", "вход", "вхід", "logowan", "giriş",
+    "giris", "masuk", "đăng nhập", "dang nhap", "one-time", "one time", "einmal",
+    "jednorazow", "одноразов", "tek kullan", "sekali pakai", "un solo uso", "usage unique",
+    "security", "seguridad", "segurança", "seguranca", "sicherheit", "sicurezza", "sécurité",
+    "securite", "безопасн", "bezpiecz", "güvenlik", "guvenlik", "keamanan", "安全", "認証",
+    "인증", "确认", "確認", "登录", "登錄", "ログイン", "로그인", "التحقق", "تحقق", "تفعيل",
+    "सत्यापन", "पासवर्ड", "2fa",
+)  # fmt: skip
+# Decoy words name a number that is not a one-time code, on either side of it.
+_DECOY_WORDS = (
+    "promo", "promocode", "promotional", "coupon", "discount", "voucher", "gift code",
+    "gift card", "referral", "promocional", "código de descuento", "código de desconto",
+    "cupom", "cupón", "cupon", "code promo", "code de réduction", "gutschein", "rabatt",
+    "промокод", "kod rabatowy", "kod promocyjny", "indirim", "kode promo", "kode voucher",
+    "优惠", "クーポン", "할인", "쿠폰", "zip code", "zipcode", "postcode", "post code",
+    "postal code", "código postal", "code postal", "barcode", "bar code", "qr code", "qr-code",
+    "area code", "country code", "postleitzahl", "код заказа", "kod zamówienia",
+    "código de pedido", "código del pedido", "código de rastreio", "code de suivi",
+    "order", "pedido", "orden>", "commande", "bestell", "auftrag", "ordine", "заказ",
+    "замовлен", "zamówien", "zamowien", "sipariş", "siparis", "pesanan", "đơn hàng",
+    "don hang", "订单", "訂單", "注文", "주문", "track", "shipment", "parcel", "package",
+    "paket", "sendung", "colis", "encomenda", "посылк", "invoice", "factura",
+    "fatura", "rechnung", "fattura", "faktur", "ticket", "booking", "reservation",
+    "reserva", "buchung", "réservation", "prenotazione", "бронир", "flight", "vuelo",
+    "voo>", "vol>", "flug", "рейс", "room", "habitación", "zimmer", "gate", "seat",
+    "platform",
+    # "your old code 4821": a code word right after these names a code no longer valid.
+    "old>", "previous", "former", "anterior", "alte>", "alten>", "ancien>", "precedente",
+    "старый", "предыдущ", "попередн", "poprzedni", "eski>", "旧", "以前の", "이전",
+)  # fmt: skip
+# Label words name the number right after them only.
+_LABEL_WORDS = (
+    "ref", "reference", "referencia", "referência", "référence", "nr>", "nr.", "№",
+    "no.", "account", "acct", "cuenta", "conta>", "konto", "compte", "conto>", "счет",
+    "счёт", "рахун", "hesap", "rekening", "tài khoản", "tai khoan", "账户", "帳戶", "口座",
+    "계좌", "card", "tarjeta", "cartão", "cartao", "carte", "karte", "carta", "карт",
+    "kart", "ending", "terminada", "endet", "call", "tel>", "tel.", "phone", "llam",
+    "ligue", "ligar", "appel", "anruf", "chiam", "звон", "телефон", "дзвон",
+    "zadzwo", "arayın", "arayin", "hubungi", "gọi", "致电", "电话", "電話", "전화", "اتصل",
+    "fax", "hotline", "helpline", "balance", "saldo", "баланс", "total", "amount",
+    "importe", "valor", "montant", "betrag", "сумм", "kwota", "tutar", "jumlah",
+    "số tiền", "金额", "金額", "금액", "price", "precio", "preço", "prix", "preis",
+    "цена", "cena", "fiyat", "harga",
+)  # fmt: skip
+_CATEGORIES = ("strong", "weak", "decoy", "label")
+_STRONG, _WEAK, _DECOY, _LABEL = range(4)
+
+
+def _found_anywhere(word: str) -> bool:
+    """True for "~" words and words of scripts that attach other words to them."""
+    return word.startswith("~") or any(
+        0x0590 <= ord(char) < 0x0700  # Hebrew, Arabic: "الرمز", "הקוד"
+        or 0x0E00 <= ord(char) < 0x1000  # Thai, Lao, Tibetan, Myanmar: no spaces
+        or 0x1100 <= ord(char) < 0x1200  # Hangul jamo
+        or ord(char) >= 0x2100  # letterlike symbols (№), CJK, kana, Hangul syllables
+        for char in word
+    )
+
+
+def _word_table() -> dict[str, tuple[int, bool]]:
+    """literal -> (category, must end a word)."""
+    table: dict[str, tuple[int, bool]] = {}
+    groups = (_STRONG_WORDS, _WEAK_WORDS, _DECOY_WORDS, _LABEL_WORDS)
+    for category, words in enumerate(groups):
+        for word in words:
+            table[word.strip("~>")] = (category, word.endswith(">"))
+    return table
+
+
+_Trie: TypeAlias = dict[str, "_Trie"]
+
+
+def trie_alternation(words: Iterable[str]) -> str:
+    """A regex matching exactly one of ``words``, the longest where several fit.
+
+    Python's regex engine tries the branches of an alternation one after the other at every
+    position: an alternation written as a trie has one branch per first character instead
+    of one per word, several times faster for a few hundred words. With no words, a regex
+    that never matches.
+    """
+    trie: _Trie = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _trie_body(trie) or "(?!)"
+
+
+def _trie_body(node: _Trie) -> str:
+    branches = [re.escape(char) + _trie_body(child) for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    # "(?:...|)" rather than "(?:...)?": an optional group costs the engine a repeat frame.
+    return f"(?:{body}|)" if "" in node else body
+
+
+_ALL_WORDS = _STRONG_WORDS + _WEAK_WORDS + _DECOY_WORDS + _LABEL_WORDS
+_WORDS = _word_table()
+# Searched in " " + text: the leading [^\w] lets the engine skip the inside of words
+# without entering the alternation.
+_AT_WORD_START = re.compile(
+    r"[^\w]" + trie_alternation(w.strip(">") for w in _ALL_WORDS if not _found_anywhere(w))
+)
+_ANYWHERE = re.compile(trie_alternation(w.strip("~>") for w in _ALL_WORDS if _found_anywhere(w)))
+
+
+def _lowercase_same_length(text: str) -> str:
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    # "İ".lower() is two code points; positions must keep matching the original text.
+    return "".join(char if len(char.lower()) != 1 else char.lower() for char in text)
+
+
+class _Context:
+    """Where the code, weak, decoy and label words of a text start and end."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, text: str) -> None:
+        self.starts: tuple[list[int], ...] = ([], [], [], [])
+        self.ends: tuple[list[int], ...] = ([], [], [], [])
+        lowered = _lowercase_same_length(text)
+        # A match of _AT_WORD_START at [i, j) of " " + lowered is the word at [i, j - 1).
+        found = [(m.start(), m.end() - 1) for m in _AT_WORD_START.finditer(" " + lowered)]
+        inside = [m.span() for m in _ANYWHERE.finditer(lowered)]
+        if inside:
+            found = sorted(found + inside)
+        last_end = last_decoy_end = -10
+        for start, end in found:
+            category, must_end_word = _WORDS[lowered[start:end]]
+            # "promocode" holds "code": the earlier, longer word wins.
+            if start < last_end or (must_end_word and lowered[end : end + 1].isalpha()):
+                continue
+            # "promo code", "Rabatt-Code", "tracking code": a code word right after a decoy
+            # word names the decoy's kind of code.
+            if category == _STRONG and start - last_decoy_end <= 2:
+                category = _DECOY
+            if category == _DECOY:
+                last_decoy_end = end
+            self.starts[category].append(start)
+            self.ends[category].append(end)
+            last_end = end
+
+    def gap_before(self, category: int, position: int, not_before: int) -> int | None:
+        """Characters from the nearest word ending in [not_before, position] to position."""
+        ends = self.ends[category]
+        index = bisect_right(ends, position) - 1
+        if index < 0 or ends[index] < not_before:
+            return None
+        return position - ends[index]
+
+    def gap_after(self, category: int, position: int, not_after: int) -> int | None:
+        """Characters from position to the nearest word starting in [position, not_after]."""
+        starts = self.starts[category]
+        index = bisect_left(starts, position)
+        if index == len(starts) or starts[index] > not_after:
+            return None
+        return starts[index] - position
+
+
+# --------------------------------------------------------------------------- scoring
+
+_SENTENCE_BREAK = re.compile(r"[.!?](?=\s)|[。！？]")
+_DATE_BEFORE = re.compile(
+    r"(?:\b\d{1,2}(?:st|nd|rd|th)?,?|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+    r"[a-z]*\.?,?)\s$",
+    re.IGNORECASE,
+)
+_CURRENCY_SYMBOLS = frozenset("$€£¥₹₽₴₺₩₫₦₱฿")
+_CURRENCY_CODES = frozenset(
+    ("usd", "eur", "gbp", "rub", "uah", "pln", "try", "inr", "rs", "rs.", "idr", "rp", "rp.",
+     "vnd", "brl", "r$", "mxn", "aed", "sar", "egp", "jpy", "cny", "rmb", "krw", "chf", "cad",
+     "aud", "nzd", "zar", "ngn", "php", "thb", "myr", "rm")
+)  # fmt: skip
+_UNITS_AFTER = frozenset(
+    ("usd", "eur", "gbp", "rub", "uah", "pln", "try", "inr", "idr", "vnd", "brl", "mxn", "aed",
+     "sar", "jpy", "cny", "krw", "chf", "руб", "грн", "тг", "zł", "zl", "tl", "đ", "dollar",
+     "dollars", "euro", "euros", "reais", "pesos", "rupee", "rupees", "rupiah", "dong",
+     "point", "points", "pts", "puntos", "pontos", "punkte", "баллов", "бонусов", "km", "kg",
+     "mb", "gb", "miles", "steps", "г.", "год", "года", "yılı")
+)  # fmt: skip
+# Glued after a number: a currency, a percentage, a year (2026年).
+_UNIT_CHARS_AFTER = frozenset("$€£¥₹₽₴₺₩₫₦₱฿%元円원块年")
+_URL_BEFORE = frozenset("/=@_&?\\")
+_MASK_BEFORE = frozenset("*•")
+_STRONG_BEFORE, _STRONG_AFTER = 0.55, 0.45
+_WEAK_BEFORE, _WEAK_AFTER = 0.33, 0.28
+_REACH_BEFORE, _REACH_AFTER = 48, 40
+_ACROSS_SENTENCE = 0.3
+_ALPHANUMERIC_REACH = 16
+_DECOY_REACH, _DECOY_AFTER_REACH = 24, 12
+_DECOY_PENALTY = 0.6
+_PREFIXED_BONUS = 0.25
+
+
+def _is_money_or_unit(text: str, start: int, end: int) -> bool:
+    """True for "$1299", "R$ 1299", "1299 RUB", "1299€", "25 %", "1234 points"."""
+    window = text[max(0, start - 8) : start].rstrip()
+    if window:
+        if window[-1] in _CURRENCY_SYMBOLS:
+            return True
+        words = window.split()
+        # A word cut by the window ("…ndr") is not a currency code.
+        if (len(words) > 1 or len(window) < 8) and words[-1].lower() in _CURRENCY_CODES:
+            return True
+    after = text[end : end + 1]
+    if after in _UNIT_CHARS_AFTER:
+        return True
+    if after == " ":
+        following = text[end + 1 : end + 12].split(None, 1)
+        if following and (
+            following[0][0] in _UNIT_CHARS_AFTER
+            or following[0].lower().rstrip(".,;:!?)") in _UNITS_AFTER
+            or following[0].lower() in _UNITS_AFTER
+        ):
+            return True
+    return False
+
+
+def _penalty(text: str, token: _Token) -> float:
+    start, end = token.start, token.end
+    if _is_money_or_unit(text, start, end):
+        return 1.0
+    before = text[start - 1] if start else ""
+    after = text[end : end + 1]
+    penalty = 0.0
+    if before in _URL_BEFORE or after == "@" or after == "/":
+        penalty += 0.5  # in a link or an address
+    elif before in _MASK_BEFORE:
+        penalty += _DECOY_PENALTY  # a masked card or phone number: "*4417", "••4417"
+    elif before == "#":
+        penalty += 0.1  # "#12345" is more often an order than a code
+    if after == "." and text[end + 1 : end + 2] in _ASCII_ALNUM:
+        penalty += 0.5  # a host name: "app1234.example"
+    if end - start == 4 and token.value.isdigit() and 1900 <= int(token.value) <= 2099:
+        # A year: certainly one after a day or a month ("Dec 12, 2026"), perhaps otherwise.
+        penalty += 1.0 if _DATE_BEFORE.search(text, max(0, start - 12), start) else 0.2
+    return penalty
+
+
+def _bonus_before(text: str, start: int, gap: int | None, weight: float) -> float:
+    if gap is None or gap >= _REACH_BEFORE:
+        return 0.0
+    bonus = weight * (1.0 - gap / _REACH_BEFORE)
+    if gap > 1 and _SENTENCE_BREAK.search(text, start - gap, start):
+        bonus *= _ACROSS_SENTENCE  # "Never share this code. Call 0800 ..."
+    return bonus
+
+
+def _bonus_after(text: str, end: int, gap: int | None, weight: float) -> float:
+    if gap is None or gap >= _REACH_AFTER:
+        return 0.0
+    if gap > 1 and _SENTENCE_BREAK.search(text, end, end + gap):
+        return 0.0  # "... on Dec 12, 2026. Check-in code: 7306": that code is another one
+    return weight * (1.0 - gap / _REACH_AFTER)
+
+
+def _is_prefixed(text: str, start: int) -> bool:
+    """``G-123456``: one to three capital letters and a hyphen glued to the digits."""
+    if text[start - 1 : start] != "-":
+        return False
+    position = start - 2
+    while position >= 0 and "A" <= text[position] <= "Z":
+        position -= 1
+    letters = start - 2 - position
+    return 1 <= letters <= 3 and (position < 0 or text[position] not in _ASCII_ALNUM)
+
+
+def _score(text: str, token: _Token, context: _Context, low: int, high: int) -> Code | None:
+    """The candidate as a code, or None for a decoy.
+
+    ``low`` and ``high`` are where the neighbouring tokens end and start: context words
+    beyond them label those tokens, not this one.
+    """
+    start, end = token.start, token.end
+    strong_before = context.gap_before(_STRONG, start, low)
+    weak_before = context.gap_before(_WEAK, start, low)
+    strong_after = context.gap_after(_STRONG, end, high)
+    weak_after = context.gap_after(_WEAK, end, high)
+    score = token.base - _penalty(text, token)
+
+    # The closest label wins; a word after the number labels it less surely than one before.
+    befores = [gap for gap in (strong_before, weak_before) if gap is not None]
+    afters = [int(gap * 1.5) + 1 for gap in (strong_after, weak_after) if gap is not None]
+    nearest_keyword = min(befores + afters, default=_DECOY_REACH + 1)
+    decoys = [context.gap_before(_DECOY, start, low), context.gap_before(_LABEL, start, low)]
+    if not befores:
+        after = context.gap_after(_DECOY, end, high)  # Turkish: "48213 numbered order"
+        decoys.append(after if after is not None and after <= _DECOY_AFTER_REACH else None)
+    nearest_decoy = min((gap for gap in decoys if gap is not None), default=_DECOY_REACH + 1)
+    if nearest_decoy <= _DECOY_REACH and nearest_decoy < nearest_keyword:
+        return None
+
+    if token.alphanumeric:
+        # An uppercase word with a digit is a code only right next to a code word.
+        near = [gap for gap in (strong_before, strong_after) if gap is not None]
+        if not near or min(near) > _ALPHANUMERIC_REACH:
+            return None
+    bonus = max(
+        _bonus_before(text, start, strong_before, _STRONG_BEFORE),
+        _bonus_before(text, start, weak_before, _WEAK_BEFORE),
+        _bonus_after(text, end, strong_after, _STRONG_AFTER),
+        _bonus_after(text, end, weak_after, _WEAK_AFTER),
+    )
+    kind: CodeKind = "keyword" if bonus >= 0.1 else "standalone"
+    if not token.alphanumeric and _is_prefixed(text, start):
+        score += _PREFIXED_BONUS
+        if kind == "standalone":
+            kind = "prefixed"
+    # Under 1.0, which only the origin-bound format earns; rounded for stable JSON.
+    return Code(token.value, round(min(score + bonus, 0.99), 3), kind)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def extract_codes(text: str) -> tuple[Code, ...]:
+    """The codes in ``text``, best first, one per value; empty when there is none."""
+    ranked: dict[str, tuple[float, int, Code]] = {}
+    origin_bound = parse_origin_bound(text)
+    if origin_bound is not None:
+        ranked[origin_bound.value] = (-1.0, -1, origin_bound)
+    if _PRECHECK.search(text) is None:
+        return (origin_bound,) if origin_bound is not None else ()
+    tokens = _tokens(text)
+    if not any(token.value for token in tokens):
+        return (origin_bound,) if origin_bound is not None else ()
+    context = _Context(text)
+    last = len(tokens) - 1
+    for index, token in enumerate(tokens):
+        if not token.value:
+            continue
+        low = tokens[index - 1].end if index > 0 else -1
+        high = tokens[index + 1].start if index < last else len(text) + 1
+        code = _score(text, token, context, low, high)
+        if code is None or code.score < MIN_SCORE:
+            continue
+        previous = ranked.get(code.value)
+        if previous is None or -previous[0] < code.score:
+            ranked[code.value] = (-code.score, token.start, code)
+    return tuple(entry[2] for entry in sorted(ranked.values(), key=lambda entry: entry[:2]))
