@@ -1,0 +1,611 @@
+"""The bus: real-time fan-out of events to whoever watches a channel.
+
+Theory of operation: a publisher calls ``await bus.publish("rental:42", event)``; every
+subscription to ``"rental:42"`` open at that moment gets ``("rental:42", event)``.
+Channels are plain strings (``"rental:<id>"``, ``"account:<id>"``); events are JSON
+objects (str keys; str, int, float, bool, None, list and dict values).
+
+The bus is the fast path, not the record: routing writes the inbox row first and then
+publishes. So the bus promises at-most-once delivery, in publish order per channel (for
+publishes that follow one another), and that a slow subscriber never holds up a
+publisher or another subscriber:
+
+- Each subscription has a bounded queue (``maxsize`` events). When an event arrives and
+  the queue is full, the oldest event is dropped and an overflow marker takes its place
+  at the head: ``("", {"type": "overflow", "dropped": n, "channels": [...]})``. One
+  marker counts every drop until it is read, and stands exactly where the gap is: after
+  it come the newest events, in order. Dropping the oldest, rather than closing the
+  subscription, suits what subscribers are for: a renter's WebSocket behind a slow link
+  wants the latest code, and the marker tells it to re-read the inbox for what it missed.
+- :class:`RedisBus` delivers ``("", {"type": "reconnected"})`` to each open subscription
+  once its link to Redis, lost, is back and subscribed again: whatever was published in
+  between is lost (Redis pub/sub keeps nothing).
+
+Both markers come on channel ``""`` (:data:`MARKER_CHANNEL`: they concern the whole
+subscription) and mean the same to a consumer: "you may have missed events; re-read".
+
+:class:`InProcessBus` (the embedded default) hands the very same dict to every
+subscriber, without copying or encoding: treat events as read-only. :class:`RedisBus`
+carries JSON through Redis pub/sub so that an event published by a gateway process
+reaches a WebSocket held by any API process; each process keeps one pub/sub connection,
+shared by all its subscriptions and fanned out locally, and reconnects when it drops.
+
+Errors::
+
+    BusError
+    ├── BusClosed        publish or subscribe on a closed bus
+    └── BusUnavailable   Redis cannot be reached (publish), or did not confirm a
+                         subscription in time (entering a subscription)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import socket
+from collections import deque
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from smslocker.log import get_logger
+
+log = get_logger(__name__)
+
+Event = dict[str, Any]
+
+#: The channel that markers come on: they concern a whole subscription.
+MARKER_CHANNEL = ""
+#: Marker type: the subscription's queue was full and its oldest events were dropped.
+OVERFLOW = "overflow"
+#: Marker type: the link to Redis was lost and is back; events published meanwhile are lost.
+RECONNECTED = "reconnected"
+
+#: Events a subscription holds before it starts dropping the oldest.
+DEFAULT_QUEUE_SIZE = 1024
+
+
+class BusError(Exception):
+    """Base class of the bus's errors."""
+
+
+class BusClosed(BusError):
+    """The bus was closed."""
+
+
+class BusUnavailable(BusError):
+    """Redis could not be reached, or did not confirm a subscription in time."""
+
+
+class Bus(Protocol):
+    """Real-time fan-out of events to the subscribers of a channel. See the module docstring."""
+
+    async def publish(self, channel: str, event: Event) -> None:
+        """Hand ``event`` to every subscription to ``channel``; never waits for a subscriber."""
+        ...
+
+    def subscribe(self, *channels: str) -> Subscription:
+        """A subscription to ``channels``: enter it (``async with``), then iterate it."""
+        ...
+
+    async def close(self) -> None:
+        """End every subscription (their iteration stops) and release connections."""
+        ...
+
+
+def open_bus(redis_url: str | None) -> Bus:
+    """The bus for this deployment: Redis when a URL is configured, else in-process."""
+    if redis_url:
+        return RedisBus(redis_url)
+    return InProcessBus()
+
+
+class Subscription:
+    """Events of some channels, as ``(channel, event)``, from a bounded queue.
+
+    ``async with bus.subscribe("rental:42") as subscription:`` receives what is published
+    after the ``async with`` is entered, until it is left; ``async for channel, event in
+    subscription`` reads them, and ends when the bus is closed (after what was queued).
+    One task reads a subscription; it can be entered once.
+    """
+
+    def __init__(self, hub: _LocalFanout, channels: tuple[str, ...], maxsize: int) -> None:
+        self.channels = channels
+        #: Events dropped because the queue was full, over the subscription's life.
+        self.dropped = 0
+        self._hub = hub
+        self._maxsize = maxsize
+        self._queue: deque[tuple[str, Event]] = deque()
+        # The overflow marker while it stands unread at the head of the queue; it is not
+        # counted in ``maxsize`` so that one drop makes room for one event.
+        self._overflow: Event | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._entered = False
+        self._open = False  # entered, attached, not yet left
+        self._ended = False
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("a subscription can be entered only once")
+        self._entered = True
+        await self._hub._attach(self)
+        self._open = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._open = False
+        self._end()
+        self._queue.clear()
+        self._overflow = None
+        await self._hub._detach(self)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> tuple[str, Event]:
+        if not self._entered:
+            raise RuntimeError("enter the subscription (async with) before reading it")
+        while not self._queue:
+            if self._ended:
+                raise StopAsyncIteration
+            if self._waiter is not None:
+                raise RuntimeError("another task is already reading this subscription")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._queue.popleft()
+        if item[1] is self._overflow:
+            self._overflow = None
+        return item
+
+    def _put(self, channel: str, event: Event) -> None:
+        if self._ended:
+            return
+        if len(self._queue) - (self._overflow is not None) >= self._maxsize:
+            self._drop_oldest()
+        self._queue.append((channel, event))
+        self._wake()
+
+    def _drop_oldest(self) -> None:
+        marker = self._overflow
+        if marker is None:
+            marker = self._overflow = {"type": OVERFLOW, "dropped": 0, "channels": []}
+        else:
+            self._queue.popleft()  # the marker itself: it goes back to the head below
+        channel, _ = self._queue.popleft()
+        # A "reconnected" marker dropped here says nothing the overflow marker does not.
+        if channel != MARKER_CHANNEL:
+            marker["dropped"] += 1
+            self.dropped += 1
+            if channel not in marker["channels"]:
+                marker["channels"].append(channel)
+        self._queue.appendleft((MARKER_CHANNEL, marker))
+
+    def _end(self) -> None:
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class _LocalFanout:
+    """What both buses share: this process's subscriptions, by channel."""
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self._maxsize = maxsize
+        self._subscriptions: dict[str, dict[Subscription, None]] = {}  # ordered sets
+        self._closed = False
+
+    def subscribe(self, *channels: str, maxsize: int | None = None) -> Subscription:
+        """A subscription to ``channels`` (see :class:`Subscription`), queueing up to
+        ``maxsize`` events (default: the bus's)."""
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        if not channels:
+            raise ValueError("subscribe to at least one channel")
+        for channel in channels:
+            _check_channel(channel)
+        size = self._maxsize if maxsize is None else maxsize
+        if size < 1:
+            raise ValueError("maxsize must be at least 1")
+        return Subscription(self, tuple(dict.fromkeys(channels)), size)
+
+    def subscribers(self, channel: str) -> int:
+        """How many subscriptions of this process are open on ``channel``."""
+        return len(self._subscriptions.get(channel, ()))
+
+    async def _attach(self, subscription: Subscription) -> None:
+        self._register(subscription)
+
+    async def _detach(self, subscription: Subscription) -> None:
+        self._unregister(subscription)
+
+    def _register(self, subscription: Subscription) -> list[str]:
+        """Add ``subscription``; return its channels that had no subscriber here before."""
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        new = []
+        for channel in subscription.channels:
+            subscribers = self._subscriptions.setdefault(channel, {})
+            if not subscribers:
+                new.append(channel)
+            subscribers[subscription] = None
+        return new
+
+    def _unregister(self, subscription: Subscription) -> list[str]:
+        """Remove ``subscription``; return the channels left with no subscriber here."""
+        gone = []
+        for channel in subscription.channels:
+            subscribers = self._subscriptions.get(channel)
+            if subscribers is None or subscription not in subscribers:
+                continue
+            del subscribers[subscription]
+            if not subscribers:
+                del self._subscriptions[channel]
+                gone.append(channel)
+        return gone
+
+    def _fan_out(self, channel: str, event: Event) -> None:
+        for subscription in self._subscriptions.get(channel, ()):
+            subscription._put(channel, event)
+
+    def _open_subscriptions(self) -> list[Subscription]:
+        found: dict[Subscription, None] = {}
+        for subscribers in self._subscriptions.values():
+            found.update(subscribers)
+        return list(found)
+
+    def _end_all(self) -> None:
+        self._closed = True
+        for subscription in self._open_subscriptions():
+            subscription._end()
+
+
+def _check_channel(channel: str) -> None:
+    if not isinstance(channel, str) or not channel:
+        raise ValueError(f"a channel is a non-empty string, not {channel!r}")
+
+
+class InProcessBus(_LocalFanout):
+    """The bus inside one event loop: ``publish`` puts the event itself (no copy, no
+    encoding) in every subscriber's queue and returns without ever waiting."""
+
+    def __init__(self, *, maxsize: int = DEFAULT_QUEUE_SIZE) -> None:
+        super().__init__(maxsize)
+
+    async def publish(self, channel: str, event: Event) -> None:
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        _check_channel(channel)
+        self._fan_out(channel, event)
+
+    async def close(self) -> None:
+        self._end_all()
+
+
+class _LinkLost(Exception):
+    """The pub/sub connection is gone or stale: make a new one."""
+
+
+class RedisBus(_LocalFanout):
+    """The bus across processes, on Redis pub/sub. See the module docstring.
+
+    Publishing uses a small pool of connections. Subscribing uses this process's one
+    pub/sub connection, made by a listener task on the first subscription: it SUBSCRIBEs
+    to a channel when the first local subscription wants it and UNSUBSCRIBEs when the
+    last leaves, decodes each message once and fans it out locally (the same dict to
+    each local subscriber: read-only here too). Entering a
+    subscription waits until Redis confirmed the SUBSCRIBE (``subscribe_timeout``), so
+    that whatever is published afterwards is received.
+
+    When the connection drops, or answers nothing (not even a PING) for two
+    ``ping_interval``, the listener reconnects after an exponential backoff with
+    jitter, subscribes again to every channel wanted here, and then gives each
+    subscription that was open a ``reconnected`` marker.
+
+    Channels are namespaced in Redis with ``prefix``. ``name`` (default: host and pid)
+    is set as CLIENT SETNAME on every connection, to find them in CLIENT LIST. A publish
+    that takes longer than ``socket_timeout`` raises :class:`BusUnavailable`; a
+    SUBSCRIBE or UNSUBSCRIBE that does counts, like an unanswered PING, as a lost link.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        maxsize: int = DEFAULT_QUEUE_SIZE,
+        prefix: str = "smslocker:bus:",
+        name: str | None = None,
+        subscribe_timeout: float = 5.0,
+        ping_interval: float = 5.0,
+        reconnect_initial: float = 0.05,
+        reconnect_cap: float = 2.0,
+        socket_timeout: float = 5.0,
+    ) -> None:
+        super().__init__(maxsize)
+        self.name = name or f"smslocker-bus:{socket.gethostname()}:{os.getpid()}"
+        self._prefix = prefix
+        self._subscribe_timeout = subscribe_timeout
+        self._ping_interval = ping_interval
+        self._reconnect_initial = reconnect_initial
+        self._reconnect_cap = reconnect_cap
+        self._rng = random.Random()
+        self._socket_timeout = socket_timeout
+        # No socket_timeout for redis-py: it would wrap every send in asyncio.wait_for,
+        # which before Python 3.12 can swallow a cancellation of the task sending (a
+        # subscriber that is cancelled while entering would carry on). Every operation
+        # is bounded here instead, with asyncio.timeout.
+        #
+        # A PUBLISH on a pooled connection that Redis closed is retried on a new one.
+        self._publisher = Redis.from_url(
+            url,
+            client_name=self.name,
+            socket_timeout=None,
+            socket_connect_timeout=socket_timeout,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), 2),
+        )
+        # The pub/sub connection must not be retried nor reconnected behind our back
+        # (redis-py would quietly SUBSCRIBE again on a new connection): with no error
+        # to retry on, every loss reaches the listener, which knows what to re-subscribe
+        # and whom to tell that events were lost.
+        self._listener = Redis.from_url(
+            url,
+            client_name=self.name,
+            socket_timeout=None,
+            socket_connect_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0, supported_errors=()),
+        )
+        self._listener_task: asyncio.Task[None] | None = None
+        self._pubsub: PubSub | None = None  # the live pub/sub connection, when there is one
+        # Per connection: channels Redis confirmed, and SUBSCRIBE/UNSUBSCRIBE commands
+        # sent per channel and not yet confirmed. Replies come in order, so a channel's
+        # last confirmation tells its final state.
+        self._confirmed: set[str] = set()
+        self._in_flight: dict[str, int] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._reconnect_attempt = 0
+        #: Times the pub/sub connection was made again after a loss.
+        self.reconnects = 0
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish(self, channel: str, event: Event) -> None:
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        _check_channel(channel)
+        try:
+            payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"a bus event must be JSON-compatible: {error}") from error
+        try:
+            async with asyncio.timeout(self._socket_timeout):
+                await self._publisher.publish(self._prefix + channel, payload)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise BusUnavailable(f"cannot publish to Redis: {_describe(error)}") from error
+        except RedisError as error:
+            raise BusError(f"Redis refused the publish: {error}") from error
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._end_all()
+        # Wake whoever waits to enter a subscription: they find the bus closed.
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        if self._listener_task is not None:
+            self._listener_task.cancel()
+            await asyncio.wait({self._listener_task})
+        await self._publisher.aclose()
+        await self._listener.aclose()
+
+    # ------------------------------------------------------------------ subscribing
+
+    async def _attach(self, subscription: Subscription) -> None:
+        new = self._register(subscription)
+        if self._listener_task is None:
+            self._listener_task = asyncio.create_task(self._listen(), name="smslocker-bus")
+        try:
+            await self._confirm(subscription.channels, new)
+        except BaseException:
+            await self._detach(subscription)
+            raise
+
+    async def _confirm(self, channels: tuple[str, ...], new: list[str]) -> None:
+        """Wait until Redis confirmed a subscription to each of ``channels``; SUBSCRIBE
+        to those in ``new`` (no subscriber here until now)."""
+        pending = [channel for channel in channels if channel not in self._confirmed]
+        if not pending:
+            return
+        loop = asyncio.get_running_loop()
+        waiters = [loop.create_future() for _ in pending]
+        for channel, waiter in zip(pending, waiters, strict=True):
+            self._waiters.setdefault(channel, []).append(waiter)
+        try:
+            # Without a live connection nothing is sent: the listener subscribes to every
+            # wanted channel when it connects.
+            await self._send("SUBSCRIBE", new)
+            async with asyncio.timeout(self._subscribe_timeout):
+                for waiter in waiters:
+                    await waiter
+                    if self._closed:
+                        raise BusClosed("the bus is closed")
+        except TimeoutError:
+            raise BusUnavailable(
+                f"Redis did not confirm the subscription to {pending} "
+                f"within {self._subscribe_timeout} s"
+            ) from None
+        finally:
+            for channel, waiter in zip(pending, waiters, strict=True):
+                channel_waiters = self._waiters.get(channel, [])
+                if waiter in channel_waiters:
+                    channel_waiters.remove(waiter)
+                if not channel_waiters:
+                    self._waiters.pop(channel, None)
+
+    async def _detach(self, subscription: Subscription) -> None:
+        gone = self._unregister(subscription)
+        if not gone or self._closed:
+            return
+        self._confirmed.difference_update(gone)
+        await self._send("UNSUBSCRIBE", gone)
+
+    async def _send(self, command: str, channels: list[str]) -> None:
+        pubsub = self._pubsub
+        # Checked right before the send, with no await in between: redis-py would
+        # otherwise reconnect a dropped connection on its own to send the command.
+        if not channels or pubsub is None or not _connected(pubsub):
+            return
+        for channel in channels:
+            self._in_flight[channel] = self._in_flight.get(channel, 0) + 1
+        wire = [self._prefix + channel for channel in channels]
+        # Shielded: redis-py drops a connection whose send was interrupted, and this one
+        # is shared by every subscription here; a subscriber cancelled while entering or
+        # leaving must not cut the others off.
+        await asyncio.shield(self._write(pubsub, command, wire))
+
+    async def _write(self, pubsub: PubSub, command: str, wire: list[str]) -> None:
+        try:
+            async with asyncio.timeout(self._socket_timeout):
+                if command == "SUBSCRIBE":
+                    await pubsub.subscribe(*wire)
+                else:
+                    await pubsub.unsubscribe(*wire)
+        except (RedisError, OSError) as error:
+            # The listener sees the same loss and subscribes again on a new connection.
+            log.debug("bus.send_failed", command=command, error=_describe(error))
+
+    # ------------------------------------------------------------------ the listener
+
+    async def _listen(self) -> None:
+        """Keep this process's pub/sub connection: connect, read, fan out; on loss, again."""
+        while True:
+            pubsub = self._listener.pubsub()
+            try:
+                await self._serve(pubsub)
+            except (RedisError, OSError, _LinkLost) as error:
+                log.warning("bus.link_lost", error=_describe(error))
+            except Exception:
+                # A bug here must not leave every subscriber waiting forever.
+                log.exception("bus.listener_failed")
+            finally:
+                self._pubsub = None
+                self._confirmed.clear()
+                self._in_flight.clear()
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            self.reconnects += 1
+            await asyncio.sleep(self._backoff_delay())
+
+    def _backoff_delay(self) -> float:
+        """Exponential, capped, with "equal jitter": half fixed, half random, so that
+        the processes of a deployment do not all reconnect in step."""
+        delay = min(
+            self._reconnect_cap, self._reconnect_initial * 2 ** min(self._reconnect_attempt, 32)
+        )
+        self._reconnect_attempt += 1
+        return float(delay / 2 + self._rng.uniform(0, delay / 2))
+
+    async def _serve(self, pubsub: PubSub) -> None:
+        async with asyncio.timeout(self._socket_timeout):
+            await pubsub.connect()  # type: ignore[no-untyped-call]
+        # Subscriptions open now were open while there was no link: they may have missed
+        # events. Those still waiting to enter have not: they start once confirmed.
+        missed = [s for s in self._open_subscriptions() if s._open]
+        wanted = list(self._subscriptions)
+        self._pubsub = pubsub
+        awaiting = set(wanted)
+        await self._send("SUBSCRIBE", wanted)
+        if not awaiting:
+            self._on_resubscribed(missed)
+        ping_sent = False
+        while True:
+            # Checked before every read: redis-py would quietly reconnect a closed one.
+            if not _connected(pubsub):
+                raise _LinkLost("the pub/sub connection was closed")
+            message = await pubsub.get_message(timeout=self._ping_interval)
+            if message is None:
+                # Quiet for a ping interval: a half-open TCP link stays quiet forever.
+                if ping_sent:
+                    raise _LinkLost(f"no answer to PING within {self._ping_interval} s")
+                if _connected(pubsub):
+                    await pubsub.ping()
+                    ping_sent = True
+                continue
+            ping_sent = False
+            channel = self._handle(message)
+            if awaiting and channel is not None and message["type"] == "subscribe":
+                awaiting.discard(channel)
+                if not awaiting:
+                    self._on_resubscribed(missed)
+
+    def _on_resubscribed(self, missed: list[Subscription]) -> None:
+        self._reconnect_attempt = 0
+        for subscription in missed:
+            subscription._put(MARKER_CHANNEL, {"type": RECONNECTED})
+
+    def _handle(self, message: dict[str, Any]) -> str | None:
+        """Fan out a message, or note a confirmation; return the channel it is about."""
+        kind = message["type"]
+        raw_channel = message["channel"]
+        if not isinstance(raw_channel, bytes):
+            return None  # a PONG
+        wire = raw_channel.decode()
+        if not wire.startswith(self._prefix):
+            return None
+        channel = wire[len(self._prefix) :]
+        if kind == "message":
+            try:
+                event = json.loads(message["data"])
+            except ValueError:
+                log.warning("bus.bad_payload", channel=channel)
+                return channel
+            if isinstance(event, dict):
+                self._fan_out(channel, event)
+            else:
+                log.warning("bus.bad_payload", channel=channel)
+        elif kind in ("subscribe", "unsubscribe"):
+            left = self._in_flight.get(channel, 0) - 1
+            if left > 0:
+                self._in_flight[channel] = left
+                return channel
+            self._in_flight.pop(channel, None)
+            if kind == "unsubscribe":
+                self._confirmed.discard(channel)
+                return channel
+            self._confirmed.add(channel)
+            for waiter in self._waiters.get(channel, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+        return channel
+
+
+def _connected(pubsub: PubSub) -> bool:
+    connection = pubsub.connection
+    return connection is not None and bool(connection.is_connected)
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) or type(error).__name__
