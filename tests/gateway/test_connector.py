@@ -272,6 +272,37 @@ async def test_acks_of_one_read_leave_in_one_write(smsc: FakeSmsc) -> None:
     assert {ack.status for ack in acks} == {0}
 
 
+async def test_a_read_mixing_messages_receipts_and_parts_is_taken_in_order(
+    smsc: FakeSmsc,
+) -> None:
+    # The ordinary messages a read starts with are decoded in one go (the hot path); what
+    # follows the first other PDU goes one by one. Both halves end in the same batch.
+    receipt = mo("id:1 stat:DELIVRD err:000", esm_class=0x04)
+    first, second = udh_parts(["long ", "message"], 5)
+    sink = RecordingSink()
+    connector = Connector(make_config(smsc.port), sink)
+    async with running(connector):
+        await connector.wait_bound(2)
+        sent = smsc.deliver(mo("one"), mo("two"), receipt, mo("three"), first, mo("four"))
+        await wait_until(lambda: len(smsc.answers_to(sent, 0)) == 5)
+        # One read, one batch, in the order of the PDUs (the fake SMSC wrote them at once).
+        [batch] = sink.calls
+        assert [getattr(event, "text", "receipt") for event in batch.events] == [
+            "one",
+            "two",
+            "receipt",
+            "three",
+            "four",
+        ]
+        assert [r.receipt.message_id for r in sink.receipts] == ["1"]
+        # The first part waits for its sibling; then the message, and both acks.
+        assert first.sequence_number not in {a.sequence_number for a in smsc.answers_to(sent, 0)}
+        last = smsc.deliver(second)
+        await wait_until(lambda: len(smsc.answers_to([*sent, *last], 0)) == 7)
+    assert [message.text for message in sink.messages][-1] == "long message"
+    assert (connector.stats.messages, connector.stats.receipts) == (5, 1)
+
+
 async def test_sink_failure_answers_rx_t_appn_and_the_session_stays_up(smsc: FakeSmsc) -> None:
     sink = RecordingSink()
     sink.failures = [RuntimeError("database is down")]

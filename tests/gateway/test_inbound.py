@@ -22,19 +22,23 @@ What these tests prove:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from gateway_support import HANDSET, NUMBER, mo, udh_parts
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smslocker.gateway import InboundMessage, InboundReceipt
 from smslocker.gateway.inbound import Assembled, Duplicate, InboundDecoder, Pending
+from smslocker.gateway.messages import one_part_fields
 from smslocker.smpp.concat import Reassembler
 from smslocker.smpp.constants import CommandStatus as S
 from smslocker.smpp.constants import Tag
 from smslocker.smpp.errors import DecodeError
-from smslocker.smpp.pdu import DataSm, DeliverSm, Tlv
+from smslocker.smpp.pdu import DataSm, DeliverSm, Tlv, encode
+from smslocker.smpp.pdu import decode as decode_pdu
 
 RECEIVED_AT = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -76,6 +80,78 @@ def test_hot_path_and_reassembler_path_give_the_same_message(
     assert from_udh == from_hot
     assert (from_hot.source, from_hot.destination, from_hot.source_ton) == (HANDSET, NUMBER, 1)
     assert (from_hot.parts, from_hot.complete, from_hot.connector) == (1, True, "carrier-a")
+
+
+addresses = st.text(st.characters(min_codepoint=1, max_codepoint=0xFF), max_size=20)
+
+
+@given(
+    source=addresses,
+    destination=addresses,
+    source_ton=st.integers(min_value=0, max_value=6),
+    destination_ton=st.integers(min_value=0, max_value=6),
+    data_coding=st.sampled_from([0x00, 0x01, 0x03, 0x04, 0x05, 0x08, 0x10, 0x80, 0xF0, 0xF4]),
+    short_message=st.binary(max_size=140),
+    scts=st.sampled_from(["", "240115123456404+", "000000000500000R"]),
+)
+def test_hot_path_message_is_what_the_constructor_makes(
+    source: str,
+    destination: str,
+    source_ton: int,
+    destination_ton: int,
+    data_coding: int,
+    short_message: bytes,
+    scts: str,
+) -> None:
+    # The hot path builds its InboundMessage from one_part_fields(), not through __init__;
+    # the reassembler path (taken for a PDU with a vendor TLV) uses the constructor.
+    sent = DeliverSm(
+        source_addr=source,
+        source_addr_ton=source_ton,
+        destination_addr=destination,
+        dest_addr_ton=destination_ton,
+        data_coding=data_coding,
+        short_message=short_message,
+        schedule_delivery_time=scts,
+    )
+    received = decode_pdu(encode(sent))  # as a session hands it over (the unrolled decoder)
+    assert received == sent
+    target = decoder()
+    hot = decode(target, received)
+    slow = decode(target, replace(received, tlvs=(Tlv(0x1401, b"\x01"),)))
+    assert type(hot) is type(slow) is InboundMessage
+    assert hot == slow
+    assert (hash(hot), repr(hot)) == (hash(slow), repr(slow))
+    # Every field is in the instance itself, none left to the class: a sink reads them all.
+    assert vars(hot) == {field.name: getattr(slow, field.name) for field in fields(slow)}
+
+
+def test_decode_plain_takes_the_ordinary_messages_a_read_starts_with() -> None:
+    target = decoder()
+    read = [mo("code 1"), mo("Привет"), mo("code 3", source="Bank")]
+    expected = [decode(decoder(), pdu) for pdu in read]
+    assert target.decode_plain(read, RECEIVED_AT) == expected
+    # It stops at the first PDU that is not an ordinary one-part SMS (or is no PDU).
+    for odd in (
+        replace(read[0], tlvs=(Tlv(0x1401, b"\x01"),)),
+        replace(read[0], esm_class=0x04),
+        udh_parts(["long ", "message"], 3)[0],
+        DataSm(source_addr=HANDSET, destination_addr=NUMBER),
+        "an event",
+    ):
+        assert target.decode_plain([*read[:2], odd, read[2]], RECEIVED_AT) == expected[:2]
+        assert target.decode_plain([odd, *read], RECEIVED_AT) == []
+    assert decoder(packed=True).decode_plain(read, RECEIVED_AT) == []
+
+
+def test_one_part_fields_name_every_field() -> None:
+    template = one_part_fields("carrier-a")
+    assert list(template) == [field.name for field in fields(InboundMessage)]
+    assert (template["connector"], template["data_coding"], template["encoding"]) == (
+        "carrier-a",
+        0,
+        "gsm7",
+    )
 
 
 def test_data_sm_with_message_payload() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from typing import Any
 
 import factory
@@ -122,6 +124,13 @@ def assert_hot_path_agrees(body: bytes, status: int = 0, sequence: int = 7) -> N
         assert hash(fast) == hash(DeliverSm(**field_values(generic)))
         assert repr(fast) == repr(DeliverSm(**field_values(generic)))
         assert type(fast.short_message) is bytes
+        # Its __dict__ leaves fields at their default to the class: everything that copies
+        # or serialises a PDU still sees all of them.
+        assert dataclasses.asdict(fast) == dataclasses.asdict(DeliverSm(**field_values(generic)))
+        assert pickle.loads(pickle.dumps(fast)) == fast
+        assert copy.copy(fast) == fast
+        assert dataclasses.replace(fast) == fast
+        assert encode(fast)[16:] == encode(DeliverSm(**field_values(generic)))[16:]
     else:
         assert fast == generic
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import factory
 import pytest
+import strategies as sst
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from smslocker.smpp.pdu import (
     AlertNotification,
     BindReceiver,
     BindTransceiverResp,
+    DataSm,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
@@ -30,6 +32,7 @@ from smslocker.smpp.pdu import (
     GenericNack,
     Outbind,
     Pdu,
+    QuerySm,
     SubmitMulti,
     SubmitSm,
     SubmitSmResp,
@@ -348,6 +351,94 @@ def test_fast_deliver_sm_resp_is_what_the_encoder_would_send(
     expected = response_to(pdu, status)
     assert expected is not None
     assert session.data_to_send() == encode(expected)
+
+
+# -- the deliver_sm fast path and respond_each ---------------------------------------------
+
+#: What a bound receiver may read: deliver_sm (valid, damaged, with TLVs), data_sm,
+#: enquire_link, unbind (after which deliver_sm is refused) and commands nobody knows.
+receiver_traffic = st.lists(
+    st.one_of(
+        sst.pdus_of(DeliverSm).map(encode),
+        sst.pdus_of(DeliverSm)
+        .map(lambda pdu: encode(pdu)[16:])
+        .flatmap(sst.mutated)
+        .map(lambda body: raw(CommandId.DELIVER_SM, body, sequence=7)),
+        sst.pdus_of(DataSm).map(encode),
+        st.just(raw(CommandId.ENQUIRE_LINK, sequence=8)),
+        st.just(raw(CommandId.UNBIND, sequence=9)),
+        sst.unknown_pdus.map(encode),
+    ),
+    max_size=12,
+)
+
+
+def comparable(events: list[Event]) -> list[object]:
+    """``events`` with each error spelled out: exceptions compare by identity."""
+    return [
+        (event.answered_with, type(event.error), str(event.error), event.error.status)
+        if isinstance(event, ProtocolViolation)
+        else event
+        for event in events
+    ]
+
+
+@given(receiver_traffic)
+def test_deliver_sm_fast_path_agrees_with_the_general_path(pdus: list[bytes]) -> None:
+    """Bound, receive_data decodes deliver_sm itself, past _receive_one; in a read that began
+    before the bind, every PDU takes the general path. The same traffic read either way gives
+    the same events, the same answers and the same state."""
+    bind_resp = encode(
+        BindTransceiverResp(
+            sequence_number=1,
+            system_id="SMSC",
+            tlvs=(Tlv(Tag.SC_INTERFACE_VERSION, b"\x34"),),
+        )
+    )
+    traffic = b"".join(pdus)
+    outcomes = []
+    for reads in ([bind_resp, traffic], [bind_resp + traffic]):
+        session = Session(Role.ESME, now=0.0)
+        session.send(factory.bind("transceiver"), now=0.0)
+        session.data_to_send()
+        events: list[Event] = []
+        for data in reads:
+            events += session.receive_data(data, now=0.0)
+        outcomes.append((comparable(events), session.data_to_send(), session.state))
+    fast, general = outcomes
+    assert fast == general
+
+
+def test_deliver_sm_after_an_unbind_in_the_same_read_is_refused() -> None:
+    link = bound_link()
+    deliver = dataclasses.replace(factory.deliver_sm(), sequence_number=5)
+    events, answers = inject(link.esme, raw(CommandId.UNBIND, sequence=4), deliver)
+    assert [type(event) for event in events] == [Unbound, ProtocolViolation]
+    assert [(type(a), a.command_status) for a in answers] == [
+        (UnbindResp, 0),
+        (DeliverSmResp, S.ESME_RINVBNDSTS),
+    ]
+
+
+answerable_requests = st.one_of(
+    sst.pdus_of(DeliverSm),
+    sst.pdus_of(DataSm),
+    sst.pdus_of(SubmitSm),
+    sst.pdus_of(QuerySm),
+    st.builds(EnquireLink, sequence_number=sst.sequence_numbers),
+    sst.unknown_pdus,
+)
+
+
+@given(st.lists(answerable_requests, max_size=6), st.integers(min_value=0, max_value=0xFF))
+def test_respond_each_is_respond_for_each(requests: list[Pdu], status: int) -> None:
+    # respond_each packs the answers to deliver_sm/data_sm in one go: same bytes, same order.
+    one_by_one = Session(Role.ESME, now=0.0)
+    for request in requests:
+        one_by_one.respond(request, status, now=0.0)
+    together = Session(Role.ESME, now=0.0)
+    together.respond_each(requests, status, now=0.0)
+    assert together.data_to_send() == one_by_one.data_to_send()
 
 
 def test_submit_sm_and_its_response() -> None:

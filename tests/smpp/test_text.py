@@ -10,6 +10,7 @@ from smslocker.smpp.errors import DecodeError, LocalProtocolError
 from smslocker.smpp.text import (
     DecodedText,
     coding_name,
+    decode_gsm7,
     decode_text,
     encode_text,
     gsm7_encode,
@@ -124,6 +125,72 @@ def test_gsm_escape_with_high_bit_elsewhere() -> None:
     decoded = decode_text(b"\x1be\x90", 0x00)
     assert decoded.text == "€\ufffd"
     assert decoded.lossy
+
+
+def reference_gsm7(data: bytes) -> tuple[str, bool]:
+    """Unpacked GSM 7-bit decoded octet by octet from this file's own tables: what
+    decode_gsm7() and its ASCII fast path must agree with."""
+    basic = GSM_BASIC[:0x1B] + "\x1b" + GSM_BASIC[0x1B:]
+    extension = {gsm7_encode(char)[1]: char for char in GSM_EXTENSION}
+    chars: list[str] = []
+    lossy = False
+    index = 0
+    while index < len(data):
+        code = data[index]
+        if code == 0x1B:
+            if index + 1 == len(data):
+                return "".join(chars), True  # a lone ESC at the end is dropped
+            following = data[index + 1]
+            if following in extension:
+                chars.append(extension[following])
+            else:
+                # Unknown extension: the basic character; ESC ESC: a space (03.38).
+                lossy = True
+                if following == 0x1B:
+                    chars.append(" ")
+                else:
+                    chars.append(basic[following] if following < 0x80 else "\ufffd")
+            index += 2
+            continue
+        if code >= 0x80:
+            chars.append("\ufffd")
+            lossy = True
+        else:
+            chars.append(basic[code])
+        index += 1
+    return "".join(chars), lossy
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=60),
+        gsm_text.map(gsm7_encode),
+        # Mostly the ASCII-alike codes, now and then one that is not: the fast path's edge.
+        st.lists(
+            st.one_of(
+                st.sampled_from(b"Your code is 482913 \n\r:;?!%&'()*+,-./=<>\"#"),
+                st.sampled_from(b"\x00\x02\x1b\x24\x40\x5b\x5f\x60\x7b\x7f\x80\xff"),
+            ),
+            max_size=40,
+        ).map(bytes),
+    )
+)
+def test_decode_gsm7_agrees_with_an_octet_by_octet_reference(data: bytes) -> None:
+    text, lossy = reference_gsm7(data)
+    assert decode_gsm7(data) == (text, lossy)
+    assert decode_text(data, 0x00) == DecodedText(text, "gsm7", None, lossy)
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (b"Your code is 482913", "Your code is 482913"),
+        (b"costs $5 @ shop_1", "costs ¤5 ¡ shop§1"),  # $ @ _ are not ASCII in GSM
+        (b"line\nbreak\r", "line\nbreak\r"),
+    ],
+)
+def test_decode_gsm7_ascii_lookalikes(data: bytes, text: str) -> None:
+    assert decode_gsm7(data) == (text, False)
 
 
 # --------------------------------------------------------------------- packing

@@ -7,6 +7,7 @@ one place: it skips the reassembler entirely.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,13 +16,16 @@ from smslocker.smpp.concat import CompletedMessage, Reassembler, ReassemblyKey, 
 from smslocker.smpp.constants import Tag
 from smslocker.smpp.pdu import DataSm, DeliverSm
 from smslocker.smpp.receipts import is_receipt, parse_receipt
-from smslocker.smpp.text import decode_text
+from smslocker.smpp.text import GSM7_ASCII_ALIKE, decode_gsm7, decode_text
 from smslocker.smpp.timestamps import parse_smsc_timestamp
 
-from .messages import InboundMessage, InboundReceipt
+from .messages import InboundMessage, InboundReceipt, one_part_fields
 
 _RECEIPT_MESSAGE_TYPES = 0x3C
 _UDHI = 0x40
+_RECEIPT_OR_UDHI = _RECEIPT_MESSAGE_TYPES | _UDHI
+_new = object.__new__
+_set = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,33 +72,76 @@ class InboundDecoder:
         # at once acked parts of a message nobody had stored (found by the adversity
         # tests: a long message lost when its sink call then failed).
         self._unsettled: set[ReassemblyKey] = set()
+        # The fields of a one-part GSM message, for the hot path (see one_part_fields()), and
+        # the same with received_at set: made again for each read (its messages share it).
+        self._one_part = one_part_fields(connector)
+        self._one_part_received: dict[str, object] = {}
+        self._one_part_received_at: datetime | None = None
+
+    def decode_plain(self, pdus: Sequence[object], received_at: datetime) -> list[InboundMessage]:
+        """The messages of the ordinary one-part SMS that ``pdus`` starts with.
+
+        An ordinary SMS is a deliver_sm without TLVs, UDH or receipt bits on a
+        link without packed GSM: nearly every message, and most reads are made
+        only of them. Decoding a read's worth in one call, rather than one
+        :meth:`decode` per PDU, is the connector's hot path. The list stops
+        before the first item of ``pdus`` that is not one (a receipt, a part,
+        a session event, ...): the caller takes the rest through :meth:`decode`.
+
+        The messages are made as :func:`~.messages.one_part_fields` explains.
+        """
+        messages: list[InboundMessage] = []
+        if self.packed:
+            return messages
+        if received_at is not self._one_part_received_at:
+            # The messages of one read share received_at: it goes in the template.
+            self._one_part_received = self._one_part.copy()
+            self._one_part_received["received_at"] = received_at
+            self._one_part_received_at = received_at
+        template = self._one_part_received
+        append = messages.append
+        for pdu in pdus:
+            if type(pdu) is not DeliverSm or pdu.tlvs or pdu.esm_class & _RECEIPT_OR_UDHI:
+                break
+            fields = template.copy()
+            fields["source"] = pdu.source_addr
+            fields["destination"] = pdu.destination_addr
+            fields["source_ton"] = pdu.source_addr_ton
+            fields["destination_ton"] = pdu.dest_addr_ton
+            data_coding = pdu.data_coding
+            if data_coding == 0:
+                # decode_text(short_message, 0) without a call per message, for most texts
+                # (see GSM7_ASCII_ALIKE); data_coding 0 and encoding "gsm7" are in the
+                # template already.
+                short_message = pdu.short_message
+                if 1 in short_message.translate(GSM7_ASCII_ALIKE):
+                    fields["text"], lossy = decode_gsm7(short_message)
+                else:
+                    fields["text"] = short_message.decode("ascii")
+                    lossy = False
+            else:
+                decoded = decode_text(pdu.short_message, data_coding)
+                fields["text"] = decoded.text
+                fields["data_coding"] = data_coding
+                fields["encoding"] = decoded.encoding
+                fields["binary"] = decoded.binary
+                lossy = decoded.lossy
+            if lossy:
+                fields["lossy"] = True
+            if pdu.schedule_delivery_time:
+                fields["smsc_timestamp"] = self._smsc_timestamp(pdu)
+            message: InboundMessage = _new(InboundMessage)
+            _set(message, "__dict__", fields)
+            append(message)
+        return messages
 
     def decode(self, pdu: DeliverSm | DataSm, now: float, received_at: datetime) -> Outcome:
         """Classify one PDU. Raises DecodeError only for a malformed standard TLV."""
+        plain = self.decode_plain((pdu,), received_at)
+        if plain:
+            return plain[0]
         tlvs = pdu.tlvs
         esm_class = pdu.esm_class
-        if (
-            not tlvs
-            and type(pdu) is DeliverSm
-            and not esm_class & (_RECEIPT_MESSAGE_TYPES | _UDHI)
-            and not self.packed
-        ):
-            # The hot path: an ordinary one-part SMS.
-            decoded = decode_text(pdu.short_message, pdu.data_coding)
-            return InboundMessage(
-                self.connector,
-                pdu.source_addr,
-                pdu.destination_addr,
-                decoded.text,
-                pdu.data_coding,
-                decoded.encoding,
-                received_at,
-                self._smsc_timestamp(pdu),
-                binary=decoded.binary,
-                lossy=decoded.lossy,
-                source_ton=pdu.source_addr_ton,
-                destination_ton=pdu.dest_addr_ton,
-            )
         payload = tlv.find(tlvs, Tag.MESSAGE_PAYLOAD)
         receipted_id = tlv.get_str(tlvs, Tag.RECEIPTED_MESSAGE_ID)
         message_state = tlv.get_int(tlvs, Tag.MESSAGE_STATE)

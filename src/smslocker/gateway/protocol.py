@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from smslocker.log import get_logger
 from smslocker.smpp.concat import ReassemblyKey
@@ -37,6 +37,7 @@ from smslocker.smpp.session import (
     BindFailed,
     Bound,
     ConnectionBroken,
+    Event,
     ProtocolViolation,
     Response,
     ResponseTimeout,
@@ -48,7 +49,7 @@ from smslocker.smpp.session import (
 )
 
 from .config import BindType, ConnectorConfig
-from .inbound import Assembled, Duplicate, InboundDecoder, Pending
+from .inbound import Assembled, Duplicate, InboundDecoder, Outcome, Pending
 from .messages import InboundEvent, InboundMessage, InboundReceipt, Sink, SinkSaturated
 
 if TYPE_CHECKING:
@@ -159,17 +160,60 @@ class EsmeProtocol(asyncio.Protocol):
         assert session is not None
         now = self.loop.time()
         events = session.receive_data(data, now=now)
+        if not events:
+            self._flush()
+            return
+        # One clock reading per read, not per message: they arrived together.
+        received_at = datetime.now(UTC)
         batch = _Batch()
-        received_at: datetime | None = None
-        for event in events:
-            if type(event) is DeliverSm or type(event) is DataSm:
-                if received_at is None:
-                    received_at = datetime.now(UTC)
-                self._inbound(event, now, received_at, batch)
-            else:
-                self._event(event, now)
+        # What this read may add before the sink is too far behind (_unacked changes only
+        # after the loop, in _dispatch, and when a sink call returns). A read adds at most
+        # one PDU per event plus the held parts a message completes: when even that fits,
+        # no check per message is needed.
+        room = self.config.max_unacked - self._unacked
+        limited = len(events) + sum(map(len, self._held.values())) >= room
+        # The hot path: the ordinary messages a read starts with (usually all of it) are
+        # decoded in one call, for the sink, their acks after it; the rest one by one.
+        plain = [] if limited else self.decoder.decode_plain(events, received_at)
+        if plain:
+            self._last_inbound = now
+            batch.events.extend(plain)
+            batch.pdus.extend(cast("list[Pdu]", events[: len(plain)]))
+        if len(plain) < len(events):
+            rest = events[len(plain) :] if plain else events
+            self._file_each(rest, now, received_at, room if limited else None, batch)
         self._dispatch(batch, now)
         self._flush()
+
+    def _file_each(
+        self,
+        events: list[Event],
+        now: float,
+        received_at: datetime,
+        room: int | None,
+        batch: _Batch,
+    ) -> None:
+        """Take a read's events one by one: messages, parts, receipts, session events."""
+        session = self.session
+        assert session is not None
+        for event in events:
+            if not isinstance(event, DeliverSm | DataSm):
+                self._event(event, now)
+                continue
+            self._last_inbound = now
+            if room is not None and len(batch.pdus) >= room:
+                # The sink is behind: ask the SMSC to slow down and redeliver (SMPP.md §5.1).
+                session.respond(event, S.ESME_RTHROTTLED, now=now)
+                self.connector.stats.throttled += 1
+                continue
+            try:
+                outcome = self.decoder.decode(event, now, received_at)
+            except DecodeError as error:
+                session.respond(event, error.status, now=now)
+                self.connector.stats.rejected += 1
+                log.warning("connector.bad_tlv", connector=self.config.name, error=str(error))
+                continue
+            self._inbound(event, outcome, now, batch)
 
     def _dispatch(self, batch: _Batch, now: float) -> None:
         """Hand a batch to the sink (acks follow), or ack at once what needs no sink."""
@@ -182,31 +226,22 @@ class EsmeProtocol(asyncio.Protocol):
             task.add_done_callback(self._tasks.discard)
         elif batch.pdus:
             assert self.session is not None
-            for pdu in batch.pdus:
-                self.session.respond(pdu, now=now)
+            self.session.respond_each(batch.pdus, now=now)
 
     def _inbound(
-        self, pdu: DeliverSm | DataSm, now: float, received_at: datetime, batch: _Batch
+        self, pdu: DeliverSm | DataSm, outcome: Outcome, now: float, batch: _Batch
     ) -> None:
-        session = self.session
-        assert session is not None
-        self._last_inbound = now
-        if self._unacked + len(batch.pdus) >= self.config.max_unacked:
-            # The sink is behind: ask the SMSC to slow down and redeliver (SMPP.md §5.1).
-            session.respond(pdu, S.ESME_RTHROTTLED, now=now)
-            self.connector.stats.throttled += 1
-            return
-        try:
-            outcome = self.decoder.decode(pdu, now, received_at)
-        except DecodeError as error:
-            session.respond(pdu, error.status, now=now)
-            self.connector.stats.rejected += 1
-            log.warning("connector.bad_tlv", connector=self.config.name, error=str(error))
-            return
+        """File what the decoder made of ``pdu``."""
         kind = type(outcome)
-        if kind is InboundMessage or kind is InboundReceipt:
-            batch.events.append(outcome)  # type: ignore[arg-type]
+        if kind is InboundMessage:
+            assert isinstance(outcome, InboundMessage)
+            batch.events.append(outcome)
             batch.pdus.append(pdu)
+        elif kind is InboundReceipt:
+            assert isinstance(outcome, InboundReceipt)
+            batch.events.append(outcome)
+            batch.pdus.append(pdu)
+            batch.receipts += 1
         elif kind is Assembled:
             assert isinstance(outcome, Assembled)
             batch.events.append(outcome.message)
@@ -249,17 +284,15 @@ class EsmeProtocol(asyncio.Protocol):
             # Not stored: the SMSC redelivers every part; the decoder accepts them afresh.
             self.decoder.settle(key, stored=status == 0)
         if status == 0:
-            stats.messages += sum(1 for item in batch.events if type(item) is InboundMessage)
-            stats.receipts += sum(1 for item in batch.events if type(item) is InboundReceipt)
+            stats.messages += len(batch.events) - batch.receipts
+            stats.receipts += batch.receipts
             stats.acked += len(pdus)
         else:
             stats.nacked += len(pdus)
         if self.session is None or self.transport is None or self.transport.is_closing():
             return  # unacked: the SMSC redelivers, de-duplication keeps the inbox exact
-        now = self.loop.time()
-        respond = self.session.respond
-        for pdu in pdus:
-            respond(pdu, status, now=now)
+        # Every ack of the batch in one outbox entry, and one write.
+        self.session.respond_each(pdus, status, now=self.loop.time())
         self._flush()
 
     # -- session events and timers ---------------------------------------------
@@ -388,9 +421,10 @@ class EsmeProtocol(asyncio.Protocol):
 class _Batch:
     """What one read (or one timer tick) produced: events for the sink, PDUs to answer after."""
 
-    __slots__ = ("events", "keys", "pdus")
+    __slots__ = ("events", "keys", "pdus", "receipts")
 
     def __init__(self) -> None:
         self.events: list[InboundEvent] = []
         self.pdus: list[Pdu] = []
         self.keys: list[ReassemblyKey] = []
+        self.receipts = 0  # how many of ``events`` are receipts (counted for the stats)

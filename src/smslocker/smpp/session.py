@@ -27,16 +27,19 @@ deliver_sm, only after the message is safe.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Final
 
-from .constants import MAX_SEQUENCE_NUMBER, RESPONSE_BIT, Tag
+from .constants import HEADER_LENGTH, MAX_SEQUENCE_NUMBER, RESPONSE_BIT, Tag
 from .constants import CommandId as C
 from .constants import CommandStatus as S
 from .errors import DecodeError, FramingError, LocalProtocolError, RemoteProtocolError
 from .framing import DEFAULT_MAX_PDU_LENGTH, PduBuffer
 from .pdu import (
+    DataSm,
+    DeliverSm,
     EnquireLink,
     GenericNack,
     Pdu,
@@ -44,6 +47,7 @@ from .pdu import (
     Unbind,
     UnknownPdu,
     decode_body,
+    decode_deliver_sm,
     encode,
     response_to,
 )
@@ -261,8 +265,15 @@ class WindowFull(LocalProtocolError):
 
 
 _RESPONSE_HEADER = struct.Struct(">IIII")
+# A response whose body is one empty C-string (message_id): 16-octet header and the NUL.
+_EMPTY_ID_RESPONSE = struct.Struct(">IIIIB")
+_DELIVER_SM: Final = int(C.DELIVER_SM)
 # Responses whose body is one empty C-string (message_id unused or not ours to give).
 _EMPTY_ID_RESPONSES: Final = frozenset({C.DELIVER_SM, C.DATA_SM})
+_EMPTY_ID_RESPONSE_BY_CLASS: Final[dict[type[Pdu], int]] = {
+    DeliverSm: int(C.DELIVER_SM_RESP),
+    DataSm: int(C.DATA_SM_RESP),
+}
 _NO_WINDOW: Final = frozenset({C.ENQUIRE_LINK, C.UNBIND, C.GENERIC_NACK})
 
 
@@ -348,10 +359,9 @@ class Session:
             # The hot path: one deliver_sm_resp per inbound message. Packed directly
             # rather than through a dataclass and the generic encoder.
             self._outbox.append(
-                _RESPONSE_HEADER.pack(
-                    17, command_id | RESPONSE_BIT, status, request.sequence_number
+                _EMPTY_ID_RESPONSE.pack(
+                    17, command_id | RESPONSE_BIT, status, request.sequence_number, 0
                 )
-                + b"\x00"
             )
             self._last_sent = now
             return
@@ -374,6 +384,35 @@ class Session:
                 assert response is not None
         self._outbox.append(encode(response))
         self._last_sent = now
+
+    def respond_each(self, requests: Sequence[Pdu], status: int = 0, *, now: float) -> None:
+        """Queue the same answer (``status``, no fields) to each of ``requests``, in order.
+
+        What :meth:`respond` does for each, but the answers to a read's worth of
+        deliver_sm are packed into one outbox entry: a receiver acks every
+        message, so a call and a list entry per ack is a cost per message.
+        """
+        pack = _EMPTY_ID_RESPONSE.pack
+        try:
+            # By exact class: command_id is a class attribute, slower to reach from an instance.
+            packed = [
+                pack(
+                    17,
+                    _EMPTY_ID_RESPONSE_BY_CLASS[type(request)],
+                    status,
+                    request.sequence_number,
+                    0,
+                )
+                for request in requests
+            ]
+        except KeyError:
+            # A request with another kind of answer (rare here): each answered on its own.
+            for request in requests:
+                self.respond(request, status, now=now)
+            return
+        if packed:
+            self._outbox.append(b"".join(packed))
+            self._last_sent = now
 
     def unbind(self, *, now: float) -> None:
         """Start the unbind handshake (SMPP.md §11.8)."""
@@ -410,15 +449,32 @@ class Session:
             return []
         self._last_received = now
         try:
-            raw_pdus = self._buffer.feed(data)
+            view, headers = self._buffer.split(data)
         except FramingError:
-            raw_pdus = []
-        # Read after feed() even when it returned: PDUs that came before a bad header in
+            view, headers = b"", []
+        # Read after split() even when it returned: PDUs that came before a bad header in
         # the same read are returned, and the buffer is broken all the same.
         broken = self._buffer.broken
         events: list[Event] = []
-        for command_id, status, sequence_number, body in raw_pdus:
+        append = events.append
+        # deliver_sm is nearly all a receiver reads, so it skips _receive_one's dispatch as
+        # long as the table lets it in without a change of state: looked up once per read,
+        # and again only after a PDU that may change it.
+        deliver_state = self.state
+        fast = self._receive_table.get((deliver_state, _DELIVER_SM)) is deliver_state
+        end = 0
+        for length, command_id, status, sequence_number in headers:
+            start = end + HEADER_LENGTH
+            end += length
+            body = view[start:end]
+            if command_id == _DELIVER_SM and fast:
+                try:
+                    append(decode_deliver_sm(status, sequence_number, body))
+                    continue
+                except DecodeError:
+                    pass  # _receive_one decodes it again and answers with the error's status
             self._receive_one(command_id, status, sequence_number, body, now, events)
+            fast = fast and self.state is deliver_state
         if broken is not None:
             # Framing is lost: nack with ESME_RINVCMDLEN and close (SMPP.md §11.6).
             self._outbox.append(
