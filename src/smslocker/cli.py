@@ -167,3 +167,15 @@ def _register_simulator_commands() -> None:
 
 
 _register_simulator_commands()
+
+
+def _register_store_and_pool_commands() -> None:
+    from smslocker.pool.cli import register as register_numbers
+    from smslocker.store.cli import register as register_db
+
+    register_db(app)
+    register_numbers(app)
+
+
+_register_store_and_pool_commands()
+

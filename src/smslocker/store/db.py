@@ -11,21 +11,32 @@ never wait for the writer.
 PostgreSQL has real concurrent writers: :meth:`Database.write` is a pooled connection in
 a transaction there, and the callers that need it take row locks (``FOR UPDATE SKIP
 LOCKED``).
+
+:meth:`Database.run_write` runs a whole transaction written as a plain function of a
+(sync) connection. On SQLite that function runs in one writer thread of its own, on a
+sync connection, under the same lock (:class:`~.sqlite.SqliteWriter`, which also keeps
+WAL checkpoints out of the commits); on PostgreSQL it is
+:meth:`~sqlalchemy.ext.asyncio.AsyncConnection.run_sync` inside :meth:`Database.write`:
+the statements are network round trips either way. The hot paths (rent, release, the
+sweeper) use it; :meth:`Database.write` stays for code written against an
+:class:`~sqlalchemy.ext.asyncio.AsyncConnection`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-BUSY_TIMEOUT_MS = 30_000
+from .sqlite import BUSY_TIMEOUT_MS, SqliteWriter, configure_sqlite
+
+T = TypeVar("T")
 
 
 class Database:
@@ -54,8 +65,18 @@ class Database:
             # most writes.
             self._writer_engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
             self._reader_engine = create_async_engine(url, echo=echo)
-            for engine, immediate in ((self._writer_engine, True), (self._reader_engine, False)):
-                _configure_sqlite(engine, immediate=immediate, synchronous=sqlite_synchronous)
+            configure_sqlite(
+                self._writer_engine.sync_engine,
+                immediate=True,
+                synchronous=sqlite_synchronous,
+                autocheckpoint=False,  # the SqliteWriter's checkpointer does it
+            )
+            configure_sqlite(
+                self._reader_engine.sync_engine, immediate=False, synchronous=sqlite_synchronous
+            )
+            self._sqlite_writer: SqliteWriter | None = SqliteWriter(
+                parsed, synchronous=sqlite_synchronous, echo=echo
+            )
         else:
             connect_args: dict[str, Any] = {}
             if schema is not None:
@@ -64,6 +85,7 @@ class Database:
                 url, echo=echo, pool_size=10, max_overflow=20, connect_args=connect_args
             )
             self._reader_engine = self._writer_engine
+            self._sqlite_writer = None
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @property
@@ -78,8 +100,25 @@ class Database:
             async with self._writer_engine.begin() as connection:
                 yield connection
             return
-        async with self._write_lock, self._writer_engine.begin() as connection:
-            yield connection
+        assert self._sqlite_writer is not None
+        async with self._write_lock:
+            async with self._writer_engine.begin() as connection:
+                yield connection
+            self._sqlite_writer.committed()
+
+    async def run_write(self, transaction: Callable[[Connection], T]) -> T:
+        """Run ``transaction(connection)`` in one read-write transaction; return its result.
+
+        Committed when it returns, rolled back when it raises (the exception propagates).
+        ``transaction`` must do nothing but database work: on SQLite it runs in the
+        writer thread, not on the event loop.
+        """
+        if self._write_lock is None:
+            async with self._writer_engine.begin() as connection:
+                return await connection.run_sync(transaction)
+        assert self._sqlite_writer is not None
+        async with self._write_lock:
+            return await self._sqlite_writer.run(transaction)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -91,29 +130,25 @@ class Database:
         await self._writer_engine.dispose()
         if self._reader_engine is not self._writer_engine:
             await self._reader_engine.dispose()
+        if self._sqlite_writer is not None:
+            await self._sqlite_writer.close()
 
 
 def open_database(url: str, **kwargs: Any) -> Database:
-    return Database(url, **kwargs)
+    return Database(async_url(url), **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, synchronous: str) -> None:
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us emit BEGIN ourselves (pysqlite's own transaction handling defers it).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.close()
-
-    @event.listens_for(sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+def async_url(url: str) -> str:
+    """``url`` with the async driver SQLAlchemy needs: ``postgresql://`` becomes
+    ``postgresql+asyncpg://`` and ``sqlite://`` becomes ``sqlite+aiosqlite://``; a URL
+    that already names a driver is returned unchanged."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    driver = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}.get(scheme)
+    if scheme == "sqlite":
+        driver = "sqlite+aiosqlite"
+    return f"{driver}://{rest}" if driver else url
 
 
-__all__ = ["Database", "open_database"]
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "async_url", "open_database"]

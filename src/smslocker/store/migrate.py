@@ -10,11 +10,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from .db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -24,8 +26,22 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+def head() -> str | None:
+    """The newest revision the package ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 async def upgrade(database: Database, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (default: the newest)."""
+    """Bring the schema to ``revision`` (default: the newest).
+
+    A database already at the newest revision is left alone without running Alembic at
+    all: every command that opens the database calls this, and should neither pay for
+    nor log a migration run that has nothing to do.
+    """
+    if revision == "head" and await current(database) == head():
+        return
 
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
@@ -36,10 +52,14 @@ async def upgrade(database: Database, revision: str = "head") -> None:
 
 async def current(database: Database) -> str | None:
     """The revision the database is at (``None`` before the first migration)."""
-    from alembic.runtime.migration import MigrationContext
 
     def read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+        # Read alembic's table directly: MigrationContext.configure() would log at INFO
+        # on every command that merely checks whether there is anything to do.
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+        return versions.scalar_one_or_none()
 
     async with database.read() as connection:
         return await connection.run_sync(read)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -80,12 +81,24 @@ class Price(Base):
     price: Mapped[int] = mapped_column(BigInteger)
 
 
+# uq_prices_service_country lets (NULL, "US") in twice: NULLs are distinct in a UNIQUE
+# constraint on both databases. This index treats "any" as one value (migration 0002).
+Index(
+    "uq_prices_key",
+    func.coalesce(Price.service, ""),
+    func.coalesce(Price.country, ""),
+    unique=True,
+)
+
+
 class Number(Base):
     __tablename__ = "numbers"
     __table_args__ = (
         # Selection: free numbers of a country, least recently used first.
         Index("ix_numbers_pick_country", "state", "country", "last_used_at"),
         Index("ix_numbers_pick", "state", "last_used_at"),
+        # ... of a carrier (migration 0002): an unknown carrier is an empty range, not a scan.
+        Index("ix_numbers_pick_carrier", "state", "carrier", "last_used_at"),
         Index("ix_numbers_state_until", "state", "state_until"),
     )
 
@@ -204,7 +217,11 @@ class Probe(Base):
     """A health probe: a test SMS sent to a number, expected back before ``deadline``."""
 
     __tablename__ = "probes"
-    __table_args__ = (Index("ix_probes_open", "destination", "outcome"),)
+    __table_args__ = (
+        Index("ix_probes_open", "destination", "outcome"),
+        # fail_overdue_probes: pending probes past their deadline (migration 0002).
+        Index("ix_probes_pending", "outcome", "deadline"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"), index=True)
@@ -214,5 +231,104 @@ class Probe(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # "pending", "ok", "failed"
+    # "pending", "ok", "failed", or "unsent" (the transmitter refused it: not the number's fault)
     outcome: Mapped[str] = mapped_column(String(10), default="pending")
+
+
+# --------------------------------------------------------------------------- API (0003)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored (see :mod:`smslocker.accounts.keys`)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10))
+    label: Mapped[str | None] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConnectorRow(Base):
+    """A carrier bind the operator configured (API or CLI); a gateway process runs it.
+
+    ``lease_owner``/``lease_until``: the one gateway process that owns the connector now
+    (DESIGN.md: no double binds when gateways come and go). ``status``/``last_error``
+    are what that process last reported, so any API process can show them.
+    """
+
+    __tablename__ = "connectors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    system_id: Mapped[str] = mapped_column(String(16))
+    password: Mapped[str] = mapped_column(String(64))
+    bind: Mapped[str] = mapped_column(String(12), default="receiver")
+    options: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="stopped")
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSONText, default=list)
+    secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation the old secret still signs (second signature) until this time.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """The durable outbox: one row per (event, endpoint); ``id`` is the ``webhook-id``."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    account_id: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """Every delivery attempt, for the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,95 @@
+"""``smslocker numbers import / list / show`` and ``smslocker db upgrade`` on SQLite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from smslocker.cli import app
+from smslocker.settings import get_settings
+from smslocker.store.db import async_url
+from smslocker.store.migrate import head
+
+CSV = """number,country,tags
++14155550100,,otp
+4155550101,US,
++1 415 555,,
+"""
+
+
+@pytest.fixture
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    for name in list(os.environ):
+        if name.startswith("SMSLOCKER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SMSLOCKER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SMSLOCKER_LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_db_upgrade_creates_the_embedded_database(data_dir: Path) -> None:
+    code, out, _err = run("db", "upgrade")
+    assert code == 0, out
+    assert out.startswith(f"database at revision {head()}")
+    assert (data_dir / "data" / "smslocker.db").is_file()
+
+
+def test_import_list_show(data_dir: Path) -> None:
+    (data_dir / "numbers.csv").write_text(CSV)
+    code, out, _err = run("numbers", "import", "numbers.csv", "--connector", "sim")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == "imported 2, updated 0, rejected 1"
+    assert lines[1].startswith("line 4: '+1 415 555': ")
+    code, out, _err = run("numbers", "import", "numbers.csv", "--connector", "sim")
+    assert out.splitlines()[0] == "imported 0, updated 2, rejected 1"
+
+    code, out, _err = run("numbers", "list", "--country", "us")
+    assert code == 0
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["+14155550100", "+14155550101"]
+    assert out.splitlines()[0].split("\t")[1:] == [
+        "US",
+        "fixed_line_or_mobile",
+        "-",
+        "FREE",
+        "sim",
+        "-",
+    ]
+
+    code, out, _err = run("numbers", "show", "(415) 555-0100", "--country", "US")
+    assert code == 0
+    assert "e164: +14155550100" in out.splitlines()
+    assert "tags: ('otp',)" in out.splitlines()
+
+
+def test_errors_exit_nonzero_with_a_message(data_dir: Path) -> None:
+    (data_dir / "bad.csv").write_text("phone\n+14155550100\n")
+    code, _out, err = run("numbers", "import", "bad.csv")
+    assert code == 2
+    assert "no 'number' column" in err
+    code, _out, err = run("numbers", "import", "missing.csv")
+    assert (code, "no such file" in err) == (2, True)
+    code, _out, err = run("numbers", "show", "+14155550199")
+    assert (code, "not in the pool" in err) == (1, True)
+    code, _out, err = run("numbers", "show", "garbage")
+    assert code == 2
+
+
+def test_database_urls_get_their_async_driver() -> None:
+    assert async_url("postgresql://h/db") == "postgresql+asyncpg://h/db"
+    assert async_url("postgres://h/db") == "postgresql+asyncpg://h/db"
+    assert async_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    assert async_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
+    assert async_url("sqlite+aiosqlite:///x.db") == "sqlite+aiosqlite:///x.db"
