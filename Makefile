@@ -12,6 +12,9 @@ NODE_DIR := tests/interop/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
 
+# Parallel pytest workers for `make test` (pytest-xdist); 0 runs in this process.
+PYTEST_WORKERS ?= auto
+
 # Fuzzing: how many examples each hypothesis test gets under the `fuzz` profile.
 FUZZ_EXAMPLES ?= 20000
 
@@ -47,12 +50,15 @@ format: venv  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --quiet --fix .
 	$(BIN)/ruff format --quiet .
 
-test: venv interop-deps  ## lint, then the whole test suite
+test: venv interop-deps  ## lint, then the whole test suite (PYTEST_WORKERS parallel workers)
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 bench: venv  ## SMPP ingest benchmark
 	$(BIN)/python bench/smpp_ingest.py
+	$(BIN)/python bench/rent.py --numbers 10000 1000000
+	$(BIN)/python bench/ingest.py --postgres $(or $(SMSLOCKER_TEST_POSTGRES_URL),postgresql://127.0.0.1:5432/test)
+	$(BIN)/python bench/ws_latency.py
 
 # Property tests (marked `hypothesis` by hypothesis' pytest plugin) and `slow` tests, with
 # many examples. Exit code 5 means "no test selected": not a failure of the fuzz run.

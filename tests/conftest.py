@@ -16,13 +16,11 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import secrets
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -34,21 +32,12 @@ pytest_plugins = ["pytester"]
 # --------------------------------------------------------------------------- CI
 
 
-def running_in_ci() -> bool:
-    """True when the tests run in CI (``CI=true``)."""
-    return os.environ.get("CI", "").strip().lower() == "true"
+from ci_support import running_in_ci, skip_or_fail  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def in_ci() -> bool:
     return running_in_ci()
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip the test for a missing prerequisite; under CI, where nothing may be missing, fail."""
-    if running_in_ci():
-        pytest.fail(f"{reason} (CI=true: required in CI)", pytrace=False)
-    pytest.skip(reason)
 
 
 # --------------------------------------------------------------------------- hypothesis
@@ -173,42 +162,9 @@ def node_interop_dir() -> Path:
 
 # --------------------------------------------------------------------------- databases
 
+from db_support import migrated_database, postgres_async_url  # noqa: E402
 
-def postgres_async_url(url: str) -> str:
-    """``postgresql://...`` as the asyncpg URL SQLAlchemy wants."""
-    return "postgresql+asyncpg://" + url.split("://", 1)[1]
-
-
-@asynccontextmanager
-async def migrated_database(kind: str, tmp_path: Path, pg_url: str | None) -> AsyncIterator[Any]:
-    """A fresh, migrated database: a SQLite file in ``tmp_path``, or a PostgreSQL schema
-    of its own (dropped afterwards) so that concurrent runs never see each other's rows."""
-    from sqlalchemy import text
-
-    from smslocker.store import Database, upgrade
-
-    if kind == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
-        try:
-            await upgrade(database)
-            yield database
-        finally:
-            await database.close()
-        return
-    assert pg_url is not None
-    schema = f"t_{secrets.token_hex(6)}"
-    admin = Database(postgres_async_url(pg_url))
-    async with admin.write() as connection:
-        await connection.execute(text(f"CREATE SCHEMA {schema}"))
-    database = Database(postgres_async_url(pg_url), schema=schema)
-    try:
-        await upgrade(database)
-        yield database
-    finally:
-        await database.close()
-        async with admin.write() as connection:
-            await connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        await admin.close()
+__all__ = ["migrated_database", "postgres_async_url"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -315,7 +315,11 @@ def test_sync_without_a_loop():
 
 def test_unretrieved_task_exceptions_fail_the_test(pytester: pytest.Pytester) -> None:
     root = Path(__file__).parent.parent
-    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    here = Path(__file__).parent
+    pytester.makeconftest((here / "conftest.py").read_text())
+    # conftest.py imports its support modules: they travel with it.
+    for support in ("ci_support", "db_support"):
+        pytester.makepyfile(**{support: (here / f"{support}.py").read_text()})
     pytester.makepyprojecttoml((root / "pyproject.toml").read_text())
     pytester.makepyfile(test_examples=STRICT_ASYNC_EXAMPLES)
 
