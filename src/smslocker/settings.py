@@ -20,7 +20,7 @@ import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -29,6 +29,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from smslocker.gateway.config import ConnectorConfig
 
 ENV_PREFIX = "SMSLOCKER_"
 CONFIG_ENV_VAR = "SMSLOCKER_CONFIG"
@@ -144,6 +147,12 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     sqlite: SqliteSettings = SqliteSettings()
 
+    connectors: list[dict[str, Any]] = []
+    """The carrier binds a gateway keeps: ``[[connectors]]`` tables in TOML, a JSON list in
+    ``SMSLOCKER_CONNECTORS``; each has the fields of
+    :class:`smslocker.gateway.ConnectorConfig` (``name``, ``host``, ``port``,
+    ``system_id``, ...). Validated on load; :meth:`connector_configs` gives the models."""
+
     def resolved_database_url(self) -> str:
         """``database_url``, or the embedded SQLite file inside ``data_dir``."""
         if self.database_url:
@@ -158,6 +167,20 @@ class Settings(BaseSettings):
             known = ", ".join(sorted(logging.getLevelNamesMapping()))
             raise ValueError(f"unknown log level {value!r}; one of {known}")
         return level
+
+    @field_validator("connectors")
+    @classmethod
+    def _valid_connectors(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        configs = _connector_configs(value)
+        names = [config.name for config in configs]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"connector names must be unique: {', '.join(duplicated)}")
+        return value
+
+    def connector_configs(self) -> list[ConnectorConfig]:
+        """``connectors`` as :class:`~smslocker.gateway.ConnectorConfig` models."""
+        return _connector_configs(self.connectors)
 
     def ensure_data_dir(self) -> Path:
         """Create ``data_dir`` (and its parents) if needed; return it."""
@@ -178,6 +201,14 @@ class Settings(BaseSettings):
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+
+def _connector_configs(items: list[dict[str, Any]]) -> list[ConnectorConfig]:
+    # Imported here, not at the top: smslocker.gateway imports smslocker.log, which imports
+    # this module.
+    from smslocker.gateway.config import ConnectorConfig
+
+    return [ConnectorConfig.model_validate(item) for item in items]
 
 
 @lru_cache(maxsize=1)
