@@ -179,3 +179,25 @@ def _register_store_and_pool_commands() -> None:
 
 _register_store_and_pool_commands()
 
+
+@app.command()
+def gateway(ctx: typer.Context) -> None:
+    """Run a gateway: bind the configured connectors, store what arrives, until SIGTERM."""
+    import asyncio
+
+    from smslocker.routing.runner import run_gateway
+
+    asyncio.run(run_gateway(settings_from(ctx)))
+
+
+def _register_platform_commands() -> None:
+    from smslocker.accounts.cli import register as register_accounts
+    from smslocker.gateway.cli import register as register_connectors
+    from smslocker.serve import register as register_serve
+
+    register_accounts(app)  # keys, accounts
+    register_serve(app)  # serve
+    register_connectors(app)  # connectors
+
+
+_register_platform_commands()

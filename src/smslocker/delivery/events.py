@@ -1,0 +1,236 @@
+"""Events: what happened to a renter, told to their push streams and their webhooks.
+
+Theory of operation: whoever changes state builds events with :func:`message_event` or
+:func:`rental_event` and hands the same list to two calls:
+
+- :func:`enqueue_webhooks`, *inside* its write transaction: one row of the webhook
+  outbox (``webhook_deliveries``) per event and per enabled endpoint of that account
+  subscribed to the event's type. The rows commit or roll back with the change they
+  describe (a transactional outbox), so no webhook is lost to a crash between the
+  commit and the send, nor sent for a change that did not commit. The webhook worker
+  (:mod:`.worker`) delivers them.
+- :func:`publish`, *after* the commit: the event on the bus, channels
+  ``rental:<rental_id>`` and ``account:<account_id>``, for WebSocket and SSE
+  subscribers. The bus is the fast path, not the record: a subscriber that missed
+  events re-reads the inbox.
+
+An event is a JSON object: ``{"type", "account_id", "rental_id", ...payload}``, with
+``"message": <Message JSON>`` for ``message.received`` and ``"rental": <Rental JSON>``
+for the ``rental.*`` types. Push streams carry it as it is; a webhook's body is the
+Standard Webhooks envelope ``{"type", "timestamp", "data"}`` whose ``data`` is the event
+without ``type`` and ``account_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import weakref
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from smslocker.log import get_logger
+from smslocker.store.models import WebhookDelivery, WebhookEndpoint
+from smslocker.store.types import new_id
+
+from .bus import Bus, BusError, Event, InProcessBus
+
+log = get_logger(__name__)
+
+MESSAGE_RECEIVED = "message.received"
+RENTAL_CREATED = "rental.created"
+RENTAL_EXTENDED = "rental.extended"
+RENTAL_RELEASED = "rental.released"
+RENTAL_CANCELLED = "rental.cancelled"
+RENTAL_EXPIRED = "rental.expired"
+
+#: The rental lifecycle events, in the order a rental can meet them.
+RENTAL_EVENTS = (
+    RENTAL_CREATED,
+    RENTAL_EXTENDED,
+    RENTAL_RELEASED,
+    RENTAL_CANCELLED,
+    RENTAL_EXPIRED,
+)
+#: Every event type; webhook endpoints subscribe to these names.
+EVENT_TYPES = (MESSAGE_RECEIVED, *RENTAL_EVENTS)
+
+#: Channels one bus is published to at once by :func:`publish` (Redis: connections).
+MAX_CONCURRENT_PUBLISHES = 16
+_publish_slots: weakref.WeakKeyDictionary[Bus, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+#: The prefix of a webhook delivery's id (the ``webhook-id`` header): ``msg_`` + 26 chars.
+DELIVERY_ID_PREFIX = "msg_"
+
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def rental_channel(rental_id: str) -> str:
+    return f"rental:{rental_id}"
+
+
+def account_channel(account_id: int) -> str:
+    return f"account:{account_id}"
+
+
+def message_event(account_id: int, rental_id: str, message: Mapping[str, Any]) -> Event:
+    """A ``message.received`` event; ``message`` is the Message JSON (``api.views``)."""
+    return {
+        "type": MESSAGE_RECEIVED,
+        "account_id": account_id,
+        "rental_id": rental_id,
+        "message": dict(message),
+    }
+
+
+def rental_event(event_type: str, account_id: int, rental: Mapping[str, Any]) -> Event:
+    """A ``rental.*`` event; ``rental`` is the Rental JSON (with its ``id``)."""
+    if event_type not in RENTAL_EVENTS:
+        raise ValueError(f"not a rental event: {event_type!r}")
+    return {
+        "type": event_type,
+        "account_id": account_id,
+        "rental_id": str(rental["id"]),
+        "rental": dict(rental),
+    }
+
+
+def webhook_body(event: Mapping[str, Any], now: datetime) -> str:
+    """The body POSTed for ``event``: ``{"type", "timestamp", "data"}`` as compact JSON."""
+    data = {key: value for key, value in event.items() if key not in ("type", "account_id")}
+    envelope = {"type": event["type"], "timestamp": _iso(now), "data": data}
+    return _JSON.encode(_jsonable(envelope))
+
+
+def enqueue_webhooks(connection: Connection, events: list[Event], now: datetime) -> int:
+    """Add outbox rows for ``events`` in the caller's transaction; return how many.
+
+    One row per (event, enabled endpoint of the event's account subscribed to its type),
+    due at once. One query finds the endpoints of every account in ``events``; events
+    without an ``account_id`` (an unmatched message has no renter) are skipped.
+    """
+    accounts = {event["account_id"] for event in events if event.get("account_id") is not None}
+    if not accounts:
+        return 0
+    endpoints = connection.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.account_id, WebhookEndpoint.events).where(
+            WebhookEndpoint.account_id.in_(sorted(accounts)),
+            WebhookEndpoint.enabled.is_(True),
+        )
+    ).all()
+    if not endpoints:
+        return 0
+    by_account: dict[int, list[tuple[str, frozenset[str]]]] = {}
+    for endpoint_id, account_id, subscribed in endpoints:
+        by_account.setdefault(account_id, []).append((endpoint_id, frozenset(subscribed or ())))
+    rows = [
+        {
+            "id": new_id(DELIVERY_ID_PREFIX),
+            "endpoint_id": endpoint_id,
+            "account_id": event["account_id"],
+            "event_type": event["type"],
+            "payload": body,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for event, body in _bodies(events, now)
+        for endpoint_id, subscribed in by_account.get(event["account_id"], ())
+        if event["type"] in subscribed
+    ]
+    if rows:
+        connection.execute(insert(WebhookDelivery), rows)
+    return len(rows)
+
+
+def _bodies(events: Iterable[Event], now: datetime) -> Iterable[tuple[Event, str]]:
+    for event in events:
+        if event.get("account_id") is not None:
+            yield event, webhook_body(event, now)
+
+
+async def publish(bus: Bus, events: Iterable[Event]) -> None:
+    """Put each event on ``rental:<id>`` and ``account:<id>`` (after the commit).
+
+    Each channel gets its events in the order given. On Redis every publish is a round
+    trip, so the channels are published to concurrently (one task per channel, its
+    events in order; at most :data:`MAX_CONCURRENT_PUBLISHES` at once per bus, well
+    within its connection pool): a batch costs the round trips of its busiest channel,
+    not of all.
+
+    A bus failure is logged, not raised: the change is committed and its webhooks are
+    in the outbox; push subscribers catch up from the inbox when the bus tells them
+    they missed something (or on their next read).
+    """
+    by_channel: dict[str, list[Event]] = {}
+    for event in events:
+        if event.get("rental_id"):
+            by_channel.setdefault(rental_channel(str(event["rental_id"])), []).append(event)
+        if event.get("account_id") is not None:
+            by_channel.setdefault(account_channel(int(event["account_id"])), []).append(event)
+    if isinstance(bus, InProcessBus) or len(by_channel) < 2:
+        # In-process publishing never waits: tasks would only add their own cost.
+        for channel, channel_events in by_channel.items():
+            await _publish_in_order(bus, channel, channel_events)
+        return
+    slots = _publish_slots.get(bus)
+    if slots is None:
+        slots = _publish_slots[bus] = asyncio.Semaphore(MAX_CONCURRENT_PUBLISHES)
+    await asyncio.gather(
+        *(_publish_in_order(bus, channel, found, slots) for channel, found in by_channel.items())
+    )
+
+
+async def _publish_in_order(
+    bus: Bus, channel: str, events: list[Event], slots: asyncio.Semaphore | None = None
+) -> None:
+    async with slots or contextlib.nullcontext():
+        for event in events:
+            await _publish_one(bus, channel, event)
+
+
+async def _publish_one(bus: Bus, channel: str, event: Event) -> None:
+    try:
+        await bus.publish(channel, event)
+    except BusError as error:
+        log.warning("events.publish_failed", channel=channel, error=repr(error))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with datetimes as ISO-8601 text (views give text already; this is a net)."""
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, Mapping):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+__all__ = [
+    "DELIVERY_ID_PREFIX",
+    "EVENT_TYPES",
+    "MESSAGE_RECEIVED",
+    "RENTAL_CANCELLED",
+    "RENTAL_CREATED",
+    "RENTAL_EVENTS",
+    "RENTAL_EXPIRED",
+    "RENTAL_EXTENDED",
+    "RENTAL_RELEASED",
+    "account_channel",
+    "enqueue_webhooks",
+    "message_event",
+    "publish",
+    "rental_channel",
+    "rental_event",
+    "webhook_body",
+]

@@ -1,0 +1,46 @@
+"""The running platform's shared parts: settings, database, bus, clock, sender directory.
+
+One :class:`Platform` per process; the API, the connectors, the sweeper and the webhook
+worker all take what they need from it. Tests build one on a temporary database and a
+fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from smslocker.delivery.bus import Bus, open_bus
+from smslocker.routing.senders import SenderDirectory
+from smslocker.settings import Settings
+from smslocker.store import Database, upgrade
+from smslocker.store.types import utcnow
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    bus: Bus
+    clock: Callable[[], datetime] = utcnow
+    senders: SenderDirectory = field(default_factory=SenderDirectory)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.db.close()
+
+
+async def open_platform(
+    settings: Settings, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
+) -> Platform:
+    """Open the database (applying migrations unless told not to) and the bus."""
+    if settings.database_url is None:
+        settings.ensure_data_dir()
+    db = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite.synchronous)
+    if migrate:
+        await upgrade(db)
+    return Platform(settings=settings, db=db, bus=open_bus(settings.redis_url), clock=clock)
