@@ -30,7 +30,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Generator
@@ -39,6 +38,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
+
+from smslocker.signals import wait_for_stop_signal
 
 if TYPE_CHECKING:
     import uvicorn
@@ -142,7 +143,7 @@ async def run_serve(
             _start_worker(platform, parts)
         await _start_http(platform, parts, role)
         _announce(out or sys.stdout, platform, parts, role)
-        await (_wait_for_signal() if stop is None else stop.wait())
+        await (wait_for_stop_signal() if stop is None else stop.wait())
     finally:
         await _stop(platform, parts)
 
@@ -317,21 +318,6 @@ def _announce(out: TextIO, platform: Platform, parts: _Parts, role: Role) -> Non
     }
     out.write(json.dumps(ready) + "\n")
     out.flush()
-
-
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    unsupported = (NotImplementedError, RuntimeError, ValueError)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(*unsupported):
-            loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(*unsupported):
-                loop.remove_signal_handler(signum)
 
 
 def _embedded_server(config: uvicorn.Config) -> uvicorn.Server:

@@ -19,9 +19,7 @@ acked is redelivered by the SMSC, and de-duplication keeps the inbox exact.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -33,6 +31,7 @@ from smslocker.gateway import Connector
 from smslocker.log import get_logger
 from smslocker.routing.senders import SenderDirectory
 from smslocker.settings import Settings
+from smslocker.signals import wait_for_stop_signal
 from smslocker.store import open_database, upgrade
 from smslocker.store.db import Database
 from smslocker.store.models import SenderService
@@ -86,7 +85,7 @@ async def run_gateway(
             connector.start()
         _announce(out or sys.stdout, settings, connectors)
         try:
-            await (_wait_for_signal() if stop is None else stop.wait())
+            await (wait_for_stop_signal() if stop is None else stop.wait())
         finally:
             log.info("gateway.stopping")
             await asyncio.gather(*(connector.stop() for connector in connectors))
@@ -145,22 +144,6 @@ def _announce(out: TextIO, settings: Settings, connectors: list[Connector]) -> N
     }
     out.write(json.dumps(ready) + "\n")
     out.flush()
-
-
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # Not possible off the main thread or on Windows: then only the process's end stops us.
-    unsupported = (NotImplementedError, RuntimeError, ValueError)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(*unsupported):
-            loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(*unsupported):
-                loop.remove_signal_handler(signum)
 
 
 __all__ = ["load_sender_directory", "run_gateway"]
