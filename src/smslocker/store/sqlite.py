@@ -131,10 +131,14 @@ class SqliteWriter:
             # Not fatal: the WAL only grows until the next checkpoint succeeds.
             log.warning("sqlite.checkpoint_failed", error=repr(future.exception()))
 
-    async def close(self) -> None:
-        """Finish a running checkpoint, close both connections and both threads."""
+    async def checkpointed(self) -> None:
+        """Return once no background checkpoint is running."""
         if self._checkpoint is not None:
             await asyncio.wait([self._checkpoint])
+
+    async def close(self) -> None:
+        """Finish a running checkpoint, close both connections and both threads."""
+        await self.checkpointed()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self.engine.dispose)
         await loop.run_in_executor(self._checkpoint_thread, self._close_checkpoint_connection)
