@@ -30,6 +30,7 @@ from smslocker.pool.transitions import event_update
 from smslocker.settings import PolicySettings
 from smslocker.store.models import Number, Rental
 
+from .changes import RentalObserver, ending_change
 from .credits import REFUND, credit
 from .views import RENTAL_COLUMNS, RentalStatus, RentalView
 
@@ -77,11 +78,13 @@ def end_rental(
     policy: PolicySettings,
     *,
     account_id: int | None = None,
+    observer: RentalObserver | None = None,
 ) -> RentalView | None:
     """End the active rental ``rental_id`` with ``status``; None if it was not active.
 
     For a release or cancel (``account_id`` given: it must be the renter's) the rental
-    must not have reached ``expires_at`` yet; for an expiry it must have.
+    must not have reached ``expires_at`` yet; for an expiry it must have. ``observer``
+    sees the ended rental in this transaction (:mod:`.changes`).
     """
     expiry = status is RentalStatus.EXPIRED
     statement = _end_statement(expiry, account_id is not None)
@@ -97,6 +100,8 @@ def end_rental(
     _free_number(connection, rental, now)
     if rental.refunded:
         credit(connection, rental.account_id, rental.refunded, now, REFUND, rental.id)
+    if observer is not None:
+        observer(connection, ending_change(status), rental)
     return rental
 
 

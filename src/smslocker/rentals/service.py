@@ -32,6 +32,7 @@ from smslocker.store.db import Database
 from smslocker.store.models import Number, Rental
 from smslocker.store.types import new_id
 
+from .changes import RentalChange, RentalObserver
 from .credits import RENTAL, charge, price_for
 from .ending import end_rental
 from .errors import (
@@ -57,11 +58,19 @@ _RESERVE = event_update(
 
 
 async def rent(
-    db: Database, account_id: int, request: RentRequest, now: datetime, policy: PolicySettings
+    db: Database,
+    account_id: int,
+    request: RentRequest,
+    now: datetime,
+    policy: PolicySettings,
+    *,
+    observer: RentalObserver | None = None,
 ) -> RentalView:
     """Rent a number for ``account_id``: pick it, charge the price, reserve it.
 
-    Raises :class:`~.errors.NoNumberAvailable`, :class:`~.errors.NumberNotFound` or
+    Every use case here takes an ``observer`` that sees the change inside its
+    transaction (:mod:`.changes`). Raises :class:`~.errors.NoNumberAvailable`,
+    :class:`~.errors.NumberNotFound` or
     :class:`~.errors.NumberNotRentable` (an explicit number), :class:`~.errors.
     InsufficientCredit`, :class:`~.errors.AccountNotFound`, :class:`~.errors.
     InvalidRequest`; on any of them nothing changed.
@@ -76,6 +85,7 @@ async def rent(
             duration_s=duration_s,
             now=now,
             policy=policy,
+            observer=observer,
         )
     )
 
@@ -87,6 +97,7 @@ def _rent(
     duration_s: int,
     now: datetime,
     policy: PolicySettings,
+    observer: RentalObserver | None = None,
 ) -> RentalView:
     picked = pick_number(connection, criteria, now, policy)
     if picked is None:
@@ -116,7 +127,10 @@ def _rent(
             "messages_count": 0,
         },
     ).one()
-    return RentalView.from_row(row)
+    rental = RentalView.from_row(row)
+    if observer is not None:
+        observer(connection, RentalChange.CREATED, rental)
+    return rental
 
 
 async def extend(
@@ -127,6 +141,7 @@ async def extend(
     policy: PolicySettings,
     *,
     duration_s: int | None = None,
+    observer: RentalObserver | None = None,
 ) -> RentalView:
     """Push the active rental's end back by ``duration_s`` (default the TTL), up to
     ``policy.max_rental_s`` after its start; raises :class:`~.errors.RentalLimitReached`
@@ -150,13 +165,22 @@ async def extend(
             )
             .returning(*RENTAL_COLUMNS)
         )
-        return RentalView.from_row(result.one())
+        extended = RentalView.from_row(result.one())
+        if observer is not None:
+            observer(connection, RentalChange.EXTENDED, extended)
+        return extended
 
     return await db.run_write(extend_rental)
 
 
 async def release(
-    db: Database, account_id: int, rental_id: str, now: datetime, policy: PolicySettings
+    db: Database,
+    account_id: int,
+    rental_id: str,
+    now: datetime,
+    policy: PolicySettings,
+    *,
+    observer: RentalObserver | None = None,
 ) -> RentalView:
     """The renter is done: end the rental as completed (refunded if no SMS came)."""
     return await db.run_write(
@@ -167,12 +191,19 @@ async def release(
             status=RentalStatus.COMPLETED,
             now=now,
             policy=policy,
+            observer=observer,
         )
     )
 
 
 async def cancel(
-    db: Database, account_id: int, rental_id: str, now: datetime, policy: PolicySettings
+    db: Database,
+    account_id: int,
+    rental_id: str,
+    now: datetime,
+    policy: PolicySettings,
+    *,
+    observer: RentalObserver | None = None,
 ) -> RentalView:
     """The renter gives up: end the rental as cancelled (refunded if no SMS came)."""
     return await db.run_write(
@@ -183,6 +214,7 @@ async def cancel(
             status=RentalStatus.CANCELLED,
             now=now,
             policy=policy,
+            observer=observer,
         )
     )
 
@@ -280,8 +312,11 @@ def _end_by_renter(
     status: RentalStatus,
     now: datetime,
     policy: PolicySettings,
+    observer: RentalObserver | None = None,
 ) -> RentalView:
-    ended = end_rental(connection, rental_id, status, now, policy, account_id=account_id)
+    ended = end_rental(
+        connection, rental_id, status, now, policy, account_id=account_id, observer=observer
+    )
     if ended is not None:
         return ended
     if connection.execute(_owned_query(account_id, rental_id)).first() is None:

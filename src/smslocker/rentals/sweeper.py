@@ -28,6 +28,7 @@ from functools import partial
 from sqlalchemy import Connection, case, select
 
 from smslocker.log import get_logger
+from smslocker.pool.health import fail_overdue_probes
 from smslocker.pool.lifecycle import NumberEvent, NumberState
 from smslocker.pool.transitions import apply_event
 from smslocker.settings import PolicySettings
@@ -35,6 +36,7 @@ from smslocker.store.db import Database
 from smslocker.store.models import Number, Rental
 from smslocker.store.types import utcnow
 
+from .changes import TransactionObserver
 from .ending import end_rental
 from .views import RentalStatus
 
@@ -55,14 +57,30 @@ class SweepCounts:
     unquarantined: int = 0
 
 
-async def sweep(db: Database, now: datetime, policy: PolicySettings) -> SweepCounts:
-    """Apply every move due at ``now`` (see the module docstring); returns the counts."""
-    expired = await expire_rentals(db, now, policy)
+async def sweep(
+    db: Database,
+    now: datetime,
+    policy: PolicySettings,
+    *,
+    observer: TransactionObserver | None = None,
+) -> SweepCounts:
+    """Apply every move due at ``now`` (see the module docstring); returns the counts.
+
+    ``observer`` sees each expiry inside its transaction (:mod:`.changes`), then hears
+    whether it committed.
+    """
+    expired = await expire_rentals(db, now, policy, observer=observer)
     moved = await db.run_write(partial(_move_numbers, now=now, policy=policy))
     return SweepCounts(expired, *moved)
 
 
-async def expire_rentals(db: Database, now: datetime, policy: PolicySettings) -> int:
+async def expire_rentals(
+    db: Database,
+    now: datetime,
+    policy: PolicySettings,
+    *,
+    observer: TransactionObserver | None = None,
+) -> int:
     """End every active rental whose ``expires_at`` has come; returns how many."""
     expired = 0
     while True:
@@ -75,15 +93,22 @@ async def expire_rentals(db: Database, now: datetime, policy: PolicySettings) ->
             )
             rental_ids = list(due.scalars())
         for rental_id in rental_ids:
-            ended = await db.run_write(
-                partial(
-                    end_rental,
-                    rental_id=rental_id,
-                    status=RentalStatus.EXPIRED,
-                    now=now,
-                    policy=policy,
-                )
+            end = partial(
+                end_rental,
+                rental_id=rental_id,
+                status=RentalStatus.EXPIRED,
+                now=now,
+                policy=policy,
+                observer=observer,
             )
+            try:
+                ended = await db.run_write(end)
+            except BaseException:
+                if observer is not None:
+                    observer.rolled_back()
+                raise
+            if observer is not None:
+                await observer.committed()
             expired += ended is not None
         if len(rental_ids) < EXPIRE_BATCH:
             return expired
@@ -145,20 +170,25 @@ async def run_sweeper(
     *,
     interval: float = 1.0,
     clock: Callable[[], datetime] = utcnow,
+    observer: TransactionObserver | None = None,
 ) -> None:
-    """Sweep every ``interval`` seconds until cancelled.
+    """Sweep every ``interval`` seconds until cancelled; fail the overdue health probes too.
 
     A failed sweep (the database went away for a moment) is logged and the next one
     tries again: everything it does is idempotent.
     """
     while True:
+        now = clock()
         try:
-            counts = await sweep(db, clock(), policy)
+            counts = await sweep(db, now, policy, observer=observer)
+            probes = await fail_overdue_probes(db, now, policy)
         except Exception as error:
             log.warning("sweeper.failed", error=repr(error))
         else:
             if counts != SweepCounts():
                 log.debug("sweeper.swept", **asdict(counts))
+            if probes.failed:
+                log.info("sweeper.probes_failed", **asdict(probes))
         await asyncio.sleep(interval)
 
 

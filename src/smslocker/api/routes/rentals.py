@@ -6,15 +6,15 @@ probed. The messages of a rental (with long-poll) are in :mod:`.messages`, the s
 forms (``/api/numbers``, ``/api/rent``, ``/api/messages``) in :mod:`.short_forms`;
 both are included in this module's router.
 
-Writes go through :mod:`smslocker.rentals`; each successful one publishes its
-``rental.*`` event through :mod:`smslocker.delivery.events` (:func:`_emit`).
+Writes go through :mod:`smslocker.rentals` with a :class:`~smslocker.delivery.
+rental_events.RentalEvents` observer: the ``rental.*`` webhook rows commit with the
+change, and the event reaches the push streams after the commit.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Response
@@ -23,7 +23,7 @@ from sqlalchemy import and_, or_, select
 
 from smslocker import rentals
 from smslocker.accounts import Principal
-from smslocker.delivery import events
+from smslocker.delivery.rental_events import RentalEvents
 from smslocker.log import get_logger
 from smslocker.platform import Platform
 from smslocker.rentals import RentalNotFound, RentalStatus, RentalView, RentRequest
@@ -103,10 +103,16 @@ async def rent_for(platform: Platform, principal: Principal, body: RentIn) -> Re
         number=body.number,
         duration_s=body.duration_s,
     )
+    observer = RentalEvents(platform.clock, platform.bus)
     rental = await rentals.rent(
-        platform.db, principal.account_id, request, platform.now(), platform.settings.policy
+        platform.db,
+        principal.account_id,
+        request,
+        platform.now(),
+        platform.settings.policy,
+        observer=observer,
     )
-    await _emit(platform, events.RENTAL_CREATED, rental)
+    await observer.committed()
     return rental
 
 
@@ -142,24 +148,6 @@ async def numbers_for(
             for number in free
         ]
     return body
-
-
-async def _emit(platform: Platform, event_type: str, rental: RentalView) -> None:
-    """Tell the renter's webhooks and push streams that ``rental`` changed.
-
-    The rentals use cases have no hook inside their write transaction, so the webhook
-    outbox rows are written in a second short transaction right after the rental's
-    (a crash in between loses that webhook, never a rental). A failure here is logged,
-    not raised: the rental itself is committed.
-    """
-    event = events.rental_event(event_type, rental.account_id, rental_json(rental))
-    try:
-        await platform.db.run_write(
-            partial(events.enqueue_webhooks, events=[event], now=platform.now())
-        )
-    except Exception as error:  # the rental is committed; report and carry on
-        log.error("api.enqueue_failed", type=event_type, rental_id=rental.id, error=repr(error))
-    await events.publish(platform.bus, [event])
 
 
 async def _page(
@@ -288,6 +276,7 @@ async def extend_rental(
 ) -> dict[str, Any]:
     """Push the end back by ``duration_s`` (free of charge), up to the operator's maximum
     rental length; 422 ``rental-limit-reached`` when it is there already."""
+    observer = RentalEvents(platform.clock, platform.bus)
     rental = await rentals.extend(
         platform.db,
         principal.account_id,
@@ -295,8 +284,9 @@ async def extend_rental(
         platform.now(),
         platform.settings.policy,
         duration_s=body.duration_s if body is not None else None,
+        observer=observer,
     )
-    await _emit(platform, events.RENTAL_EXTENDED, rental)
+    await observer.committed()
     return rental_json(rental)
 
 
@@ -307,16 +297,16 @@ async def _end(
     how: Literal["release", "cancel"],
 ) -> dict[str, Any]:
     end = rentals.release if how == "release" else rentals.cancel
+    observer = RentalEvents(platform.clock, platform.bus)
     rental = await end(
         platform.db,
         principal.account_id,
         checked_rental_id(rental_id),
         platform.now(),
         platform.settings.policy,
+        observer=observer,
     )
-    await _emit(
-        platform, events.RENTAL_RELEASED if how == "release" else events.RENTAL_CANCELLED, rental
-    )
+    await observer.committed()
     return rental_json(rental)
 
 
