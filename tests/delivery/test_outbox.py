@@ -26,7 +26,7 @@ from smslocker.delivery.events import (
 )
 from smslocker.rentals import create_account
 from smslocker.store import Database
-from smslocker.store.models import WebhookDelivery
+from smslocker.store.models import WebhookAttempt, WebhookDelivery
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -310,3 +310,41 @@ async def test_publish_is_concurrent_across_channels_in_order_within_each() -> N
         channel = f"rental:rnt_{rental}"
         got = [n for c, n in bus.published if c == channel]
         assert got == ([] if rental == 3 else list(range(rental, 200, 40)))
+
+
+async def test_purge_deletes_settled_deliveries_and_their_attempts_only(
+    database: Database, accounts: tuple[int, int]
+) -> None:
+    alice, _ = accounts
+    endpoint, _ = await endpoints.create_endpoint(
+        database, alice, "https://a.example/", ["message.received"], T0
+    )
+    events = [_message(alice, n) for n in range(3)]
+    await database.run_write(lambda c: enqueue_webhooks(c, events, T0))
+    claimed = await database.run_write(lambda c: outbox.claim_due(c, T0, 5, timedelta(minutes=1)))
+    settled = {claimed[0].id: outbox.DELIVERED, claimed[1].id: outbox.FAILED}
+    await database.run_write(
+        lambda c: outbox.record_attempts(
+            c,
+            [
+                outbox.AttemptOutcome(
+                    delivery_id=delivery_id,
+                    endpoint_id=endpoint.id,
+                    attempted_at=T0,
+                    status_code=200 if status == outbox.DELIVERED else 400,
+                    error=None,
+                    duration_ms=3,
+                    status=status,
+                    next_attempt_at=T0,
+                )
+                for delivery_id, status in settled.items()
+            ],
+        )
+    )
+    assert await outbox.purge_deliveries(database, T0) == 0  # not older than the cut
+    assert await outbox.purge_deliveries(database, T0 + timedelta(seconds=1)) == 2
+    [left] = await _rows(database)
+    assert left.id == claimed[2].id and left.status == outbox.PENDING
+    async with database.read() as connection:
+        attempts = await connection.scalar(select(func.count()).select_from(WebhookAttempt))
+    assert attempts == 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, exists, insert, select, update
+from sqlalchemy import Connection, delete, exists, insert, select, update
 
 from smslocker.store import Database
 from smslocker.store.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -305,6 +305,27 @@ _DELIVERY_COLUMNS = (
 )
 
 
+async def purge_deliveries(db: Database, before: datetime) -> int:
+    """Delete the settled deliveries (delivered or failed) created before ``before``, with
+    their attempts; returns how many.
+
+    A delivery's payload is the event, message text and codes included, so it must not
+    outlive the message bodies (``retention.body_s``); pending ones are still being
+    retried and stay until they settle.
+    """
+
+    def purge(connection: Connection) -> int:
+        settled = select(WebhookDelivery.id).where(
+            WebhookDelivery.status != PENDING, WebhookDelivery.created_at < before
+        )
+        connection.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(settled)))
+        return connection.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.id.in_(settled))
+        ).rowcount
+
+    return await db.run_write(purge)
+
+
 def _owned_delivery(account_id: int, delivery_id: str) -> tuple[Any, ...]:
     return (WebhookDelivery.id == delivery_id, WebhookDelivery.account_id == account_id)
 
@@ -352,6 +373,7 @@ __all__ = [
     "claim_due",
     "get_delivery",
     "list_deliveries",
+    "purge_deliveries",
     "record_attempts",
     "replay_delivery",
 ]

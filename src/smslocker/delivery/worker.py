@@ -41,6 +41,7 @@ from smslocker.log import get_logger
 from smslocker.metrics import WEBHOOK_ATTEMPTS
 from smslocker.store import Database
 
+from .egress import webhook_client
 from .outbox import (
     DELIVERED,
     FAILED,
@@ -124,8 +125,9 @@ class WebhookWorker:
     """Delivers the outbox. See the module docstring.
 
     ``client`` (an :class:`httpx.AsyncClient`) is for tests that swap the transport; by
-    default the worker makes its own, with ``timeout`` seconds per attempt and no
-    redirects followed (a redirect is a failed attempt, not a new destination).
+    default the worker makes its own, with ``timeout`` seconds per attempt, no
+    redirects followed (a redirect is a failed attempt, not a new destination) and only
+    public addresses reached unless ``allow_private`` (:mod:`.egress`).
     """
 
     def __init__(
@@ -139,15 +141,14 @@ class WebhookWorker:
         concurrency: int = 16,
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
+        allow_private: bool = False,
     ) -> None:
         if batch_size < 1 or concurrency < 1:
             raise ValueError("batch_size and concurrency must be at least 1")
         self._db = db
         self._clock = clock
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), follow_redirects=False
-        )
+        self._client = client or webhook_client(timeout=timeout, allow_private=allow_private)
         self.timeout = timeout
         self.batch_size = batch_size
         self.poll_interval = poll_interval
@@ -236,7 +237,11 @@ def _metric_outcome(outcome: AttemptOutcome) -> str:
 
 async def run_worker(platform: Platform, stop_event: asyncio.Event) -> None:
     """The webhook worker of ``smslocker serve`` (roles ``all`` and ``worker``)."""
-    worker = WebhookWorker(platform.db, platform.clock)
+    worker = WebhookWorker(
+        platform.db,
+        platform.clock,
+        allow_private=platform.settings.webhooks.allow_private_targets,
+    )
     try:
         await worker.run(stop_event)
     finally:
