@@ -93,3 +93,30 @@ def test_database_urls_get_their_async_driver() -> None:
     assert async_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
     assert async_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
     assert async_url("sqlite+aiosqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+
+
+def test_probe_reports_each_connector_and_refuses_an_unknown_one(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import socket
+
+    with socket.socket() as closed:  # nothing listens there: the bind fails fast
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    connector = {
+        "name": "dead",
+        "host": "127.0.0.1",
+        "port": port,
+        "system_id": "x",
+        "password": "y",
+        "connect_timeout": 0.2,
+    }
+    monkeypatch.setenv("SMSLOCKER_CONNECTORS", json.dumps([connector]))
+    get_settings.cache_clear()
+    code, out, _err = run("numbers", "probe", "--limit", "5", "--bind-timeout", "0.5")
+    assert code == 0, out
+    assert out.strip() == "dead: skipped (cannot bind to its SMSC)"
+    code, _out, err = run("numbers", "probe", "--connector", "nope")
+    assert code == 1
+    assert "no connector 'nope'" in err

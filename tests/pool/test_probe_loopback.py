@@ -8,6 +8,7 @@ here; the platform's is ingest's) recognises the probe and settles it.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,3 +103,38 @@ async def test_a_destination_the_smsc_refuses_is_unsent(database: Any) -> None:
             result = await send_probes(database, transmitter, utcnow(), POLICY)
     assert (result.sent, result.unsent) == ((), 1)
     assert await outcomes(database) == ["unsent"]
+
+
+async def test_a_round_probes_each_reachable_connector_and_skips_the_others(
+    database: Any,
+) -> None:
+    from smslocker.pool.prober import probe_connectors
+
+    await add_numbers(database, [number_row(us(i)) for i in range(3)])
+    await add_numbers(database, [number_row(us(100), connector="down")])
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    sink = ProbeSink(database, expected=3)
+    async with Simulator(SimulatorConfig(port=0, enquire_link_interval=None)) as simulator:
+        receiver = Connector(bind(simulator.port, "sim", BindType.RECEIVER), sink)
+        receiver.start()
+        try:
+            await receiver.wait_bound(5)
+            await simulator.wait_for_receiver(5)
+            configs = [
+                bind(simulator.port, "sim", BindType.RECEIVER),
+                bind(dead_port, "down", BindType.RECEIVER).model_copy(
+                    update={"connect_timeout": 0.5}
+                ),
+            ]
+            rounds = await probe_connectors(
+                database, configs, utcnow(), POLICY, limit=10, bind_timeout=1.0
+            )
+            await asyncio.wait_for(sink.settled.wait(), 10)
+        finally:
+            await receiver.stop()
+    sim_round = rounds["sim"]
+    assert sim_round is not None and len(sim_round.sent) == 3
+    assert rounds["down"] is None  # unreachable: skipped, no probe counted against it
+    assert await outcomes(database) == ["ok"] * 3

@@ -208,4 +208,45 @@ def show_command(
     asyncio.run(run())
 
 
+@numbers_app.command("probe")
+def probe_command(
+    ctx: typer.Context,
+    connector: Annotated[
+        str | None, typer.Option("--connector", help="Only this connector's numbers.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Numbers per connector.")] = 20,
+    bind_timeout: Annotated[
+        float, typer.Option("--bind-timeout", min=0.1, help="Seconds to wait for each bind.")
+    ] = 10.0,
+) -> None:
+    """Send one round of health probes now (``serve`` does it every probe_interval_s).
+
+    Prints one line per connector: probes sent, or why it was skipped. The echoes are
+    settled by the running gateway's ingest; the sweeper fails those that never come.
+    """
+    from .prober import probe_configs, probe_connectors
+
+    async def run() -> None:
+        settings = settings_of(ctx)
+        database = await _migrated(ctx)
+        try:
+            configs = await probe_configs(database, settings.connector_configs())
+            if connector is not None:
+                configs = [config for config in configs if config.name == connector]
+                if not configs:
+                    typer.echo(f"smslocker numbers probe: no connector {connector!r}", err=True)
+                    raise typer.Exit(code=1)
+            now = datetime.now(UTC)
+            rounds = await probe_connectors(database, configs, now, settings.policy, limit=limit)
+        finally:
+            await database.close()
+        for name, done in rounds.items():
+            if done is None:
+                typer.echo(f"{name}: skipped (cannot bind to its SMSC)")
+            else:
+                typer.echo(f"{name}: {len(done.sent)} probes sent, {done.unsent} unsent")
+
+    asyncio.run(run())
+
+
 __all__ = ["numbers_app", "register"]
