@@ -14,9 +14,11 @@ receiver must at least pay per message.
 use it (it does not know what it received); it is reported so that the cost
 of Python's framing and acking alone is visible.
 
-``connector``: smslocker's own connector (typed PDUs, session state machine,
-reassembly path, GSM 03.38 decoding, one sink call per read, acks after the
-sink returns) with a sink that does nothing.
+``connector``: smslocker's own connector (session state machine, every
+deliver_sm validated, ordinary ones as records and the rest as typed PDUs
+through the reassembly path, GSM 03.38 decoding, an InboundMessage per
+message, one sink call per read, acks after the sink returns) with a sink that
+does nothing.
 
 Each prints one JSON line: messages, the CPU seconds (user + system, from the
 OS) and wall seconds spent between the first and the last message.

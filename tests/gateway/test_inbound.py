@@ -31,7 +31,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smslocker.gateway import InboundMessage, InboundReceipt
-from smslocker.gateway.inbound import Assembled, Duplicate, InboundDecoder, Pending
+from smslocker.gateway.inbound import Assembled, Duplicate, InboundDecoder, Pending, record_of
 from smslocker.gateway.messages import one_part_fields
 from smslocker.smpp.concat import Reassembler
 from smslocker.smpp.constants import CommandStatus as S
@@ -39,6 +39,7 @@ from smslocker.smpp.constants import Tag
 from smslocker.smpp.errors import DecodeError
 from smslocker.smpp.pdu import DataSm, DeliverSm, Tlv, encode
 from smslocker.smpp.pdu import decode as decode_pdu
+from smslocker.smpp.records import deliver_sm_from_record
 
 RECEIVED_AT = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -126,22 +127,52 @@ def test_hot_path_message_is_what_the_constructor_makes(
     assert vars(hot) == {field.name: getattr(slow, field.name) for field in fields(slow)}
 
 
-def test_decode_plain_takes_the_ordinary_messages_a_read_starts_with() -> None:
+def test_decode_records_takes_the_ordinary_messages_a_run_starts_with() -> None:
     target = decoder()
     read = [mo("code 1"), mo("Привет"), mo("code 3", source="Bank")]
     expected = [decode(decoder(), pdu) for pdu in read]
-    assert target.decode_plain(read, RECEIVED_AT) == expected
-    # It stops at the first PDU that is not an ordinary one-part SMS (or is no PDU).
+    assert target.decode_records([record_of(pdu) for pdu in read], RECEIVED_AT) == expected
+    # It stops at the first record that is not an ordinary one-part SMS.
     for odd in (
-        replace(read[0], tlvs=(Tlv(0x1401, b"\x01"),)),
         replace(read[0], esm_class=0x04),
         udh_parts(["long ", "message"], 3)[0],
-        DataSm(source_addr=HANDSET, destination_addr=NUMBER),
-        "an event",
     ):
-        assert target.decode_plain([*read[:2], odd, read[2]], RECEIVED_AT) == expected[:2]
-        assert target.decode_plain([odd, *read], RECEIVED_AT) == []
-    assert decoder(packed=True).decode_plain(read, RECEIVED_AT) == []
+        records = [record_of(pdu) for pdu in (*read[:2], odd, read[2])]
+        assert target.decode_records(records, RECEIVED_AT) == expected[:2]
+        records = [record_of(pdu) for pdu in (odd, *read)]
+        assert target.decode_records(records, RECEIVED_AT) == []
+    packed = decoder(packed=True)
+    assert packed.decode_records([record_of(pdu) for pdu in read], RECEIVED_AT) == []
+
+
+@given(
+    source=addresses,
+    destination=addresses,
+    esm_class=st.sampled_from([0x00, 0x03, 0x80]),
+    data_coding=st.sampled_from([0x00, 0x01, 0x03, 0x04, 0x08, 0xF0]),
+    short_message=st.binary(max_size=140),
+)
+def test_a_record_decodes_as_its_deliver_sm(
+    source: str, destination: str, esm_class: int, data_coding: int, short_message: bytes
+) -> None:
+    # The connector decodes a run of records; decode() takes the DeliverSm the record
+    # stands for (through the reassembler when it has a vendor TLV): the same message.
+    pdu = DeliverSm(
+        sequence_number=9,
+        source_addr=source,
+        source_addr_ton=1,
+        destination_addr=destination,
+        dest_addr_ton=2,
+        esm_class=esm_class,
+        data_coding=data_coding,
+        short_message=short_message,
+    )
+    record = record_of(pdu)
+    assert deliver_sm_from_record(record) == pdu
+    [message] = decoder().decode_records([record], RECEIVED_AT)
+    assert message == decode(decoder(), pdu)
+    assert message == decode(decoder(), replace(pdu, tlvs=(Tlv(0x1401, b"\x01"),)))
+    assert vars(message) == {field.name: getattr(message, field.name) for field in fields(message)}
 
 
 def test_one_part_fields_name_every_field() -> None:

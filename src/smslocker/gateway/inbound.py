@@ -8,7 +8,7 @@ one place: it skips the reassembler entirely.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from smslocker.smpp import tlv
@@ -16,6 +16,7 @@ from smslocker.smpp.concat import CompletedMessage, Reassembler, ReassemblyKey, 
 from smslocker.smpp.constants import Tag
 from smslocker.smpp.pdu import DataSm, DeliverSm
 from smslocker.smpp.receipts import is_receipt, parse_receipt
+from smslocker.smpp.records import DeliverSmRecord
 from smslocker.smpp.text import GSM7_ASCII_ALIKE, decode_gsm7, decode_text
 from smslocker.smpp.timestamps import parse_smsc_timestamp
 
@@ -78,15 +79,18 @@ class InboundDecoder:
         self._one_part_received: dict[str, object] = {}
         self._one_part_received_at: datetime | None = None
 
-    def decode_plain(self, pdus: Sequence[object], received_at: datetime) -> list[InboundMessage]:
-        """The messages of the ordinary one-part SMS that ``pdus`` starts with.
+    def decode_records(
+        self, records: Sequence[DeliverSmRecord], received_at: datetime
+    ) -> list[InboundMessage]:
+        """The messages of the ordinary one-part SMS that ``records`` starts with.
 
-        An ordinary SMS is a deliver_sm without TLVs, UDH or receipt bits on a
-        link without packed GSM: nearly every message, and most reads are made
-        only of them. Decoding a read's worth in one call, rather than one
-        :meth:`decode` per PDU, is the connector's hot path. The list stops
-        before the first item of ``pdus`` that is not one (a receipt, a part,
-        a session event, ...): the caller takes the rest through :meth:`decode`.
+        An ordinary SMS is a deliver_sm without TLVs (a record, see
+        :mod:`smslocker.smpp.records`), UDH or receipt bits, on a link without
+        packed GSM: nearly every message, and most reads are made only of them.
+        Decoding a read's worth in one call, rather than one :meth:`decode` per
+        PDU, is the connector's hot path. The list stops before the first record
+        that is not one (a receipt, a part, ...): the caller takes the rest
+        through :meth:`decode`.
 
         The messages are made as :func:`~.messages.one_part_fields` explains.
         """
@@ -100,36 +104,43 @@ class InboundDecoder:
             self._one_part_received_at = received_at
         template = self._one_part_received
         append = messages.append
-        for pdu in pdus:
-            if type(pdu) is not DeliverSm or pdu.tlvs or pdu.esm_class & _RECEIPT_OR_UDHI:
+        for (
+            _sequence_number,
+            source_ton,
+            _source_npi,
+            source,
+            destination_ton,
+            _destination_npi,
+            destination,
+            esm_class,
+            data_coding,
+            short_message,
+        ) in records:
+            if esm_class & _RECEIPT_OR_UDHI:
                 break
             fields = template.copy()
-            fields["source"] = pdu.source_addr
-            fields["destination"] = pdu.destination_addr
-            fields["source_ton"] = pdu.source_addr_ton
-            fields["destination_ton"] = pdu.dest_addr_ton
-            data_coding = pdu.data_coding
+            fields["source"] = source
+            fields["destination"] = destination
+            fields["source_ton"] = source_ton
+            fields["destination_ton"] = destination_ton
             if data_coding == 0:
                 # decode_text(short_message, 0) without a call per message, for most texts
                 # (see GSM7_ASCII_ALIKE); data_coding 0 and encoding "gsm7" are in the
                 # template already.
-                short_message = pdu.short_message
                 if 1 in short_message.translate(GSM7_ASCII_ALIKE):
                     fields["text"], lossy = decode_gsm7(short_message)
+                    if lossy:
+                        fields["lossy"] = True
                 else:
                     fields["text"] = short_message.decode("ascii")
-                    lossy = False
             else:
-                decoded = decode_text(pdu.short_message, data_coding)
+                decoded = decode_text(short_message, data_coding)
                 fields["text"] = decoded.text
                 fields["data_coding"] = data_coding
                 fields["encoding"] = decoded.encoding
                 fields["binary"] = decoded.binary
-                lossy = decoded.lossy
-            if lossy:
-                fields["lossy"] = True
-            if pdu.schedule_delivery_time:
-                fields["smsc_timestamp"] = self._smsc_timestamp(pdu)
+                if decoded.lossy:
+                    fields["lossy"] = True
             message: InboundMessage = _new(InboundMessage)
             _set(message, "__dict__", fields)
             append(message)
@@ -137,11 +148,14 @@ class InboundDecoder:
 
     def decode(self, pdu: DeliverSm | DataSm, now: float, received_at: datetime) -> Outcome:
         """Classify one PDU. Raises DecodeError only for a malformed standard TLV."""
-        plain = self.decode_plain((pdu,), received_at)
-        if plain:
-            return plain[0]
         tlvs = pdu.tlvs
         esm_class = pdu.esm_class
+        if type(pdu) is DeliverSm and not tlvs and not esm_class & _RECEIPT_OR_UDHI:
+            plain = self.decode_records((record_of(pdu),), received_at)
+            if plain:
+                if pdu.schedule_delivery_time:
+                    return replace(plain[0], smsc_timestamp=self._smsc_timestamp(pdu))
+                return plain[0]
         payload = tlv.find(tlvs, Tag.MESSAGE_PAYLOAD)
         receipted_id = tlv.get_str(tlvs, Tag.RECEIPTED_MESSAGE_ID)
         message_state = tlv.get_int(tlvs, Tag.MESSAGE_STATE)
@@ -230,4 +244,20 @@ class InboundDecoder:
         return None
 
 
-__all__ = ["Assembled", "Duplicate", "InboundDecoder", "Outcome", "Pending"]
+def record_of(pdu: DeliverSm) -> DeliverSmRecord:
+    """The record of ``pdu``'s fields that a message is made of (the others are ignored)."""
+    return (
+        pdu.sequence_number,
+        pdu.source_addr_ton,
+        pdu.source_addr_npi,
+        pdu.source_addr,
+        pdu.dest_addr_ton,
+        pdu.dest_addr_npi,
+        pdu.destination_addr,
+        pdu.esm_class,
+        pdu.data_coding,
+        pdu.short_message,
+    )
+
+
+__all__ = ["Assembled", "Duplicate", "InboundDecoder", "Outcome", "Pending", "record_of"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from smslocker.log import get_logger
 from smslocker.smpp.concat import ReassemblyKey
@@ -33,10 +33,12 @@ from smslocker.smpp.pdu import (
     Pdu,
     Unbind,
 )
+from smslocker.smpp.records import DeliverSmRecord, deliver_sm_from_record
 from smslocker.smpp.session import (
     BindFailed,
     Bound,
     ConnectionBroken,
+    DeliverSmRun,
     Event,
     ProtocolViolation,
     Response,
@@ -106,6 +108,7 @@ class EsmeProtocol(asyncio.Protocol):
                 response_timeout=config.response_timeout,
                 enquire_link_interval=config.enquire_link_interval,
                 max_pdu_length=config.max_pdu_length,
+                deliver_sm_records=True,
             ),
             now=now,
         )
@@ -168,19 +171,35 @@ class EsmeProtocol(asyncio.Protocol):
         batch = _Batch()
         # What this read may add before the sink is too far behind (_unacked changes only
         # after the loop, in _dispatch, and when a sink call returns). A read adds at most
-        # one PDU per event plus the held parts a message completes: when even that fits,
-        # no check per message is needed.
+        # one PDU per record or event plus the held parts a message completes: when even
+        # that fits, no check per message is needed.
         room = self.config.max_unacked - self._unacked
-        limited = len(events) + sum(map(len, self._held.values())) >= room
-        # The hot path: the ordinary messages a read starts with (usually all of it) are
-        # decoded in one call, for the sink, their acks after it; the rest one by one.
-        plain = [] if limited else self.decoder.decode_plain(events, received_at)
-        if plain:
-            self._last_inbound = now
-            batch.events.extend(plain)
-            batch.pdus.extend(cast("list[Pdu]", events[: len(plain)]))
-        if len(plain) < len(events):
-            rest = events[len(plain) :] if plain else events
+        size = sum(len(event.records) if type(event) is DeliverSmRun else 1 for event in events)
+        limited = size + sum(map(len, self._held.values())) >= room
+        # The hot path: the ordinary messages of a run of records (usually the whole read)
+        # are decoded in one call, for the sink, their acks after it; the rest one by one.
+        rest: list[Event] = []
+        for event in events:
+            if type(event) is not DeliverSmRun:
+                rest.append(event)
+                continue
+            assert isinstance(event, DeliverSmRun)
+            records = event.records
+            plain = [] if limited else self.decoder.decode_records(records, received_at)
+            if plain:
+                self._last_inbound = now
+                if rest:
+                    # Whatever came before the run is filed first, in the order it came.
+                    self._file_each(rest, now, received_at, room if limited else None, batch)
+                    rest = []
+                batch.events.extend(plain)
+                if len(plain) == len(records):
+                    batch.records.extend(records)
+                    continue
+                batch.records.extend(records[: len(plain)])
+                records = records[len(plain) :]
+            rest.extend(map(deliver_sm_from_record, records))
+        if rest:
             self._file_each(rest, now, received_at, room if limited else None, batch)
         self._dispatch(batch, now)
         self._flush()
@@ -218,7 +237,7 @@ class EsmeProtocol(asyncio.Protocol):
     def _dispatch(self, batch: _Batch, now: float) -> None:
         """Hand a batch to the sink (acks follow), or ack at once what needs no sink."""
         if batch.events:
-            self._unacked += len(batch.pdus)
+            self._unacked += len(batch.pdus) + len(batch.records)
             for key in batch.keys:
                 self._in_sink[key] = []
             task = self.loop.create_task(self._deliver(batch))
@@ -267,18 +286,19 @@ class EsmeProtocol(asyncio.Protocol):
     async def _deliver(self, batch: _Batch) -> None:
         stats = self.connector.stats
         pdus = batch.pdus
+        records = batch.records
         try:
             await self.sink.accept(batch.events)
             status = 0
         except SinkSaturated:
             status = S.ESME_RTHROTTLED
-            stats.throttled += len(pdus)
+            stats.throttled += len(pdus) + len(records)
         except Exception as error:  # a sink failure must become a redelivery, never a loss
             status = S.ESME_RX_T_APPN
             stats.sink_errors += 1
             stats.last_error = f"sink: {error!r}"
             log.error("connector.sink_failed", connector=self.config.name, error=repr(error))
-        self._unacked -= len(pdus)
+        self._unacked -= len(pdus) + len(records)
         for key in batch.keys:
             pdus.extend(self._in_sink.pop(key, ()))
             # Not stored: the SMSC redelivers every part; the decoder accepts them afresh.
@@ -286,13 +306,15 @@ class EsmeProtocol(asyncio.Protocol):
         if status == 0:
             stats.messages += len(batch.events) - batch.receipts
             stats.receipts += batch.receipts
-            stats.acked += len(pdus)
+            stats.acked += len(pdus) + len(records)
         else:
-            stats.nacked += len(pdus)
+            stats.nacked += len(pdus) + len(records)
         if self.session is None or self.transport is None or self.transport.is_closing():
             return  # unacked: the SMSC redelivers, de-duplication keeps the inbox exact
-        # Every ack of the batch in one outbox entry, and one write.
-        self.session.respond_each(pdus, status, now=self.loop.time())
+        # Every ack of the batch in one write.
+        now = self.loop.time()
+        self.session.respond_records(records, status, now=now)
+        self.session.respond_each(pdus, status, now=now)
         self._flush()
 
     # -- session events and timers ---------------------------------------------
@@ -421,10 +443,12 @@ class EsmeProtocol(asyncio.Protocol):
 class _Batch:
     """What one read (or one timer tick) produced: events for the sink, PDUs to answer after."""
 
-    __slots__ = ("events", "keys", "pdus", "receipts")
+    __slots__ = ("events", "keys", "pdus", "receipts", "records")
 
     def __init__(self) -> None:
         self.events: list[InboundEvent] = []
+        # Answered after the sink: the ordinary deliver_sm as records, the rest as PDUs.
+        self.records: list[DeliverSmRecord] = []
         self.pdus: list[Pdu] = []
         self.keys: list[ReassemblyKey] = []
         self.receipts = 0  # how many of ``events`` are receipts (counted for the stats)

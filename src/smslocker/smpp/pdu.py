@@ -194,16 +194,26 @@ class EnquireLinkResp(Pdu):
     command_id: ClassVar[int] = CommandId.ENQUIRE_LINK_RESP
 
 
-def _sm_layout() -> Layout:
+def _addresses_layout(address_size: int) -> Layout:
+    """service_type to esm_class: how submit_sm, deliver_sm and data_sm all begin.
+
+    The addresses are C(21) in submit_sm and deliver_sm, C(65) in data_sm (SMPP.md §3.5, §3.7).
+    """
     return (
         ("service_type", CSTR, 6, S.ESME_RINVSERTYP),
         ("source_addr_ton", U8, 0, S.ESME_RINVSRCTON),
         ("source_addr_npi", U8, 0, S.ESME_RINVSRCNPI),
-        ("source_addr", CSTR, 21, S.ESME_RINVSRCADR),
+        ("source_addr", CSTR, address_size, S.ESME_RINVSRCADR),
         ("dest_addr_ton", U8, 0, S.ESME_RINVDSTTON),
         ("dest_addr_npi", U8, 0, S.ESME_RINVDSTNPI),
-        ("destination_addr", CSTR, 21, S.ESME_RINVDSTADR),
+        ("destination_addr", CSTR, address_size, S.ESME_RINVDSTADR),
         ("esm_class", U8, 0, S.ESME_RINVESMCLASS),
+    )
+
+
+def _sm_layout() -> Layout:
+    return (
+        *_addresses_layout(21),
         ("protocol_id", U8, 0, S.ESME_RINVMSGLEN),
         ("priority_flag", U8, 0, S.ESME_RINVPRTFLG),
         ("schedule_delivery_time", TIME, 17, S.ESME_RINVSCHED),
@@ -217,10 +227,9 @@ def _sm_layout() -> Layout:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _ShortMessage(Pdu):
-    """The 18-field body shared by submit_sm and deliver_sm (SMPP.md §3.5)."""
+class _Addressed(Pdu):
+    """The fields submit_sm, deliver_sm and data_sm all begin with (:func:`_addresses_layout`)."""
 
-    _layout: ClassVar[Layout] = _sm_layout()
     service_type: str = ""
     source_addr_ton: int = 0
     source_addr_npi: int = 0
@@ -229,6 +238,13 @@ class _ShortMessage(Pdu):
     dest_addr_npi: int = 0
     destination_addr: str = ""
     esm_class: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ShortMessage(_Addressed):
+    """The 18-field body shared by submit_sm and deliver_sm (SMPP.md §3.5)."""
+
+    _layout: ClassVar[Layout] = _sm_layout()
     protocol_id: int = 0
     priority_flag: int = 0
     schedule_delivery_time: str = ""
@@ -274,30 +290,15 @@ class DataSmResp(_MessageIdResp):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DataSm(Pdu):
+class DataSm(_Addressed):
     """User data travels only in the message_payload TLV (SMPP.md §3.7)."""
 
     command_id: ClassVar[int] = CommandId.DATA_SM
     _layout: ClassVar[Layout] = (
-        ("service_type", CSTR, 6, S.ESME_RINVSERTYP),
-        ("source_addr_ton", U8, 0, S.ESME_RINVSRCTON),
-        ("source_addr_npi", U8, 0, S.ESME_RINVSRCNPI),
-        ("source_addr", CSTR, 65, S.ESME_RINVSRCADR),
-        ("dest_addr_ton", U8, 0, S.ESME_RINVDSTTON),
-        ("dest_addr_npi", U8, 0, S.ESME_RINVDSTNPI),
-        ("destination_addr", CSTR, 65, S.ESME_RINVDSTADR),
-        ("esm_class", U8, 0, S.ESME_RINVESMCLASS),
+        *_addresses_layout(65),
         ("registered_delivery", U8, 0, S.ESME_RINVREGDLVFLG),
         ("data_coding", U8, 0, S.ESME_RINVMSGLEN),
     )
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
-    esm_class: int = 0
     registered_delivery: int = 0
     data_coding: int = 0
 

@@ -21,7 +21,10 @@ unknown commands (generic_nack ESME_RINVCMDID), malformed requests (their
 and reports each as an event.  Requests that do need a decision (deliver_sm,
 submit_sm, bind on the SMSC side, ...) are handed to the application as the
 PDU itself; it answers with :meth:`Session.respond`, when it is ready: for a
-deliver_sm, only after the message is safe.
+deliver_sm, only after the message is safe.  A receiver that asks for it
+(``SessionConfig.deliver_sm_records``) gets the ordinary deliver_sm as compact
+records instead, a run of them per :class:`DeliverSmRun`, and answers them with
+:meth:`Session.respond_records` (see :mod:`.records`).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from .pdu import (
     encode,
     response_to,
 )
+from .records import DeliverSmRecord, decode_deliver_sm_record
 from .tlv import get_int
 
 
@@ -226,6 +230,18 @@ class InactivityTimeout:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliverSmRun:
+    """Ordinary deliver_sm received one after the other, as records (see :mod:`.records`).
+
+    Only with ``SessionConfig.deliver_sm_records``: each stands for the
+    :class:`~.pdu.DeliverSm` that :func:`~.records.deliver_sm_from_record` gives,
+    and is answered the same way, with :meth:`Session.respond_records`.
+    """
+
+    records: list[DeliverSmRecord]
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionBroken:
     """Framing is lost (SMPP.md §11.6): generic_nack was queued; close the link now."""
 
@@ -243,6 +259,7 @@ SessionEvent = (
     | SessionInitTimeout
     | InactivityTimeout
     | ConnectionBroken
+    | DeliverSmRun
 )
 #: What :meth:`Session.receive_data` returns: peer requests (the PDUs themselves) and events.
 Event = Pdu | SessionEvent
@@ -258,6 +275,9 @@ class SessionConfig:
     session_init_timeout: float | None = 30.0
     inactivity_timeout: float | None = None
     max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH
+    #: Report ordinary deliver_sm as :class:`DeliverSmRun` records, not DeliverSm objects
+    #: (a receiver's hot path; see :mod:`.records`).
+    deliver_sm_records: bool = False
 
 
 class WindowFull(LocalProtocolError):
@@ -268,6 +288,7 @@ _RESPONSE_HEADER = struct.Struct(">IIII")
 # A response whose body is one empty C-string (message_id): 16-octet header and the NUL.
 _EMPTY_ID_RESPONSE = struct.Struct(">IIIIB")
 _DELIVER_SM: Final = int(C.DELIVER_SM)
+_DELIVER_SM_RESP: Final = int(C.DELIVER_SM_RESP)
 # Responses whose body is one empty C-string (message_id unused or not ours to give).
 _EMPTY_ID_RESPONSES: Final = frozenset({C.DELIVER_SM, C.DATA_SM})
 _EMPTY_ID_RESPONSE_BY_CLASS: Final[dict[type[Pdu], int]] = {
@@ -414,6 +435,24 @@ class Session:
             self._outbox.append(b"".join(packed))
             self._last_sent = now
 
+    def respond_records(
+        self, records: Sequence[DeliverSmRecord], status: int = 0, *, now: float
+    ) -> None:
+        """Answer each deliver_sm of ``records`` with ``status``: :meth:`respond_each` for
+        the PDUs they stand for, the answers packed into one outbox entry."""
+        count = len(records)
+        if not count:
+            return
+        # The answers differ only in their sequence_number, octets 12-15 of 17: rather than
+        # pack each (a call per message), the read's sequence numbers are packed in one go
+        # and laid into copies of one answer by four strided slice assignments.
+        answers = bytearray(_EMPTY_ID_RESPONSE.pack(17, _DELIVER_SM_RESP, status, 0, 0) * count)
+        sequences = struct.pack(f">{count}I", *[record[0] for record in records])
+        for octet in range(4):
+            answers[12 + octet :: 17] = sequences[octet::4]
+        self._outbox.append(bytes(answers))
+        self._last_sent = now
+
     def unbind(self, *, now: float) -> None:
         """Start the unbind handshake (SMPP.md §11.8)."""
         self.send(Unbind(), now=now)
@@ -462,18 +501,36 @@ class Session:
         # and again only after a PDU that may change it.
         deliver_state = self.state
         fast = self._receive_table.get((deliver_state, _DELIVER_SM)) is deliver_state
+        records = self.config.deliver_sm_records
+        # The records of the deliver_sm read one after the other (see DeliverSmRun), and the
+        # read as Latin-1 text, which they take their addresses from (made at the first).
+        run: list[DeliverSmRecord] | None = None
+        text: str | None = None
         end = 0
         for length, command_id, status, sequence_number in headers:
             start = end + HEADER_LENGTH
             end += length
-            body = view[start:end]
             if command_id == _DELIVER_SM and fast:
+                if records:
+                    if text is None:
+                        text = view.decode("latin-1")
+                    record = decode_deliver_sm_record(
+                        view, text, start, end, status, sequence_number
+                    )
+                    if record is not None:
+                        if run is None:
+                            run = []
+                            append(DeliverSmRun(run))
+                        run.append(record)
+                        continue
+                run = None
                 try:
-                    append(decode_deliver_sm(status, sequence_number, body))
+                    append(decode_deliver_sm(status, sequence_number, view[start:end]))
                     continue
                 except DecodeError:
                     pass  # _receive_one decodes it again and answers with the error's status
-            self._receive_one(command_id, status, sequence_number, body, now, events)
+            run = None
+            self._receive_one(command_id, status, sequence_number, view[start:end], now, events)
             fast = fast and self.state is deliver_state
         if broken is not None:
             # Framing is lost: nack with ESME_RINVCMDLEN and close (SMPP.md §11.6).
