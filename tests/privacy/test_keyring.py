@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smslocker.privacy import keyring as keyring_module
-from smslocker.privacy.bodies import open_body, seal_body
+from smslocker.privacy.bodies import open_body, seal_body, seal_parts
 from smslocker.privacy.keyring import (
     KeyRing,
     SealError,
@@ -102,3 +102,18 @@ def test_bodies_round_trip_and_hide_the_text() -> None:
     assert (body.text, body.binary, body.codes) == ("Your code is 123456 🔐", b"\x00\xff", codes)
     empty = open_body(RING, seal_body(RING, None, None, None))
     assert (empty.text, empty.binary, empty.codes) == (None, None, None)
+
+
+@given(
+    st.one_of(st.none(), st.text(max_size=200)),
+    st.one_of(st.none(), st.binary(max_size=50)),
+    st.one_of(st.none(), st.lists(st.fixed_dictionaries({"value": st.text(max_size=8)}))),
+)
+def test_seal_parts_is_seal_body_with_codes_already_json(
+    text: str | None, binary: bytes | None, codes: list[dict[str, str]] | None
+) -> None:
+    import json
+
+    codes_json = None if codes is None else json.dumps(codes)
+    body = open_body(RING, seal_parts(RING, text, binary, codes_json))
+    assert (body.text, body.binary, body.codes) == (text, binary, codes)

@@ -81,6 +81,9 @@ class FilterRule:
         """This rule, if usable; :class:`InvalidRule` otherwise."""
         if not self.pattern or len(self.pattern) > MAX_PATTERN:
             raise InvalidRule(f"a pattern has 1 to {MAX_PATTERN} characters")
+        if "\x00" in self.pattern:
+            # PostgreSQL text cannot hold NUL (and no SMS field has one).
+            raise InvalidRule("a pattern cannot hold a NUL character")
         if self.service is not None and (self.action, self.field) != (Action.ALLOW, Field.SOURCE):
             raise InvalidRule("a service names the senders it allows: action allow, field source")
         if self.match is Match.REGEX:
