@@ -54,6 +54,18 @@ test: venv interop-deps  ## lint, then the whole test suite (PYTEST_WORKERS para
 	@$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
+# Debian's chromium for the web pages' browser tests (tests/web, Playwright with
+# executable_path): installed only when missing; never a browser download of Playwright's.
+.PHONY: browser-deps
+APT_SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser-deps:  ## install Debian's chromium (browser tests) when /usr/bin/chromium is missing
+	@test -x /usr/bin/chromium || { echo "installing chromium (Debian)"; \
+		$(APT_SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(APT_SUDO) apt-get install -y -qq chromium; }
+
+test: browser-deps
+
 bench: venv  ## SMPP ingest benchmark
 	$(BIN)/python bench/smpp_ingest.py
 	$(BIN)/python bench/rent.py --numbers 10000 1000000
@@ -67,8 +79,11 @@ fuzz: venv  ## property tests and slow tests with many examples
 		$(BIN)/pytest -q -m "slow or hypothesis" -o timeout=0; \
 		status=$$?; if [ $$status -eq 5 ]; then echo "fuzz: no test selected"; exit 0; fi; exit $$status
 
-demo: venv  ## run the embedded demo
-	$(BIN)/smslocker demo
+# Extra arguments for `smslocker demo`, e.g. make demo DEMO_ARGS="--traffic --port 8080".
+DEMO_ARGS ?=
+
+demo: venv  ## the whole platform: API, simulator, demo pool and keys (DEMO_ARGS=--traffic)
+	$(BIN)/smslocker demo $(DEMO_ARGS)
 
 clean:  ## remove caches and build output (keeps .venv and node_modules)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov \

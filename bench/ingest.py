@@ -7,7 +7,10 @@ SQLite file (synchronous=FULL, the default) or, with ``--postgres URL``, on a
 PostgreSQL schema of its own. A message counts once its transaction committed
 and the connector acked it. Every message has its own destination number (the
 load generator's ``--load-numbers``), so none is taken for a redelivery; with
-``--rentals K`` the first K numbers are rented, so routing has work to do.
+``--rentals K`` the first K numbers are rented, so routing has work to do, and the
+renting account has a webhook endpoint subscribed to ``message.received``: each routed
+message is an event published on an in-process bus and a webhook outbox row written in
+its transaction, as ``smslocker serve`` does.
 
 Printed per database: messages/s from the first message to the last commit, the
 receiver's CPU per message (user + system, from the OS), the receiver's and the
@@ -56,11 +59,16 @@ def cpu_seconds() -> float:
 
 async def receive(args: argparse.Namespace) -> dict[str, Any]:
     """The receiver process: bind, store ``count`` messages, report."""
+    from sqlalchemy import func, select
+
+    from smslocker.delivery.bus import InProcessBus
     from smslocker.gateway import BindType, Connector, ConnectorConfig
+    from smslocker.privacy.keyring import KeyRing
     from smslocker.routing.ingest import StoreSink
     from smslocker.routing.senders import SenderDirectory
     from smslocker.settings import IngestSettings
     from smslocker.store import Database
+    from smslocker.store.models import WebhookDelivery
 
     database = Database(args.url, schema=args.schema)
     directory = SenderDirectory()
@@ -69,6 +77,8 @@ async def receive(args: argparse.Namespace) -> dict[str, Any]:
         IngestSettings(),
         guess_service=None if args.no_enrich else directory.guess_service,
         extract_codes=not args.no_enrich,
+        bus=InProcessBus(),
+        ring=KeyRing.generate() if args.encrypt else None,
     )
     first: list[float] = []
     accept = sink.accept
@@ -101,6 +111,8 @@ async def receive(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.002)
         wall = time.perf_counter() - first[0]
         cpu = cpu_seconds() - first[1]
+        async with database.read() as connection:
+            webhooks = await connection.scalar(select(func.count()).select_from(WebhookDelivery))
     finally:
         await connector.stop(timeout=2)
         await sink.close()
@@ -109,6 +121,7 @@ async def receive(args: argparse.Namespace) -> dict[str, Any]:
         "messages": sink.stats.stored,
         "duplicates": sink.stats.duplicates,
         "routed": sink.stats.routed,
+        "webhooks": webhooks,
         "batches": sink.stats.batches,
         "wall_s": wall,
         "cpu_s": cpu,
@@ -123,7 +136,7 @@ async def prepare_database(url: str, schema: str | None, rentals: int) -> None:
     from sqlalchemy import insert
 
     from smslocker.store import Database, upgrade
-    from smslocker.store.models import Account, Number, Rental
+    from smslocker.store.models import Account, Number, Rental, WebhookEndpoint
     from smslocker.store.types import new_id, utcnow
 
     database = Database(url, schema=schema)
@@ -137,6 +150,18 @@ async def prepare_database(url: str, schema: str | None, rentals: int) -> None:
                     insert(Account).values(name="bench", created_at=now).returning(Account.id)
                 )
             ).scalar_one()
+            await connection.execute(
+                insert(WebhookEndpoint).values(
+                    id=new_id("wh_"),
+                    account_id=account,
+                    url="https://hooks.example/bench",
+                    events=["message.received"],
+                    secret="whsec_bench",
+                    enabled=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             for start in range(0, rentals, 1000):
                 chunk = range(start, min(start + 1000, rentals))
                 numbers = [f"{DESTINATION_PREFIX}{i:0{width}d}" for i in chunk]
@@ -196,7 +221,9 @@ async def drop_schema(url: str, schema: str) -> None:
         await connection.close()
 
 
-def run_once(url: str, schema: str | None, count: int, no_enrich: bool) -> dict[str, Any]:
+def run_once(
+    url: str, schema: str | None, count: int, no_enrich: bool, encrypt: bool = False
+) -> dict[str, Any]:
     smpp_port, http_port = free_port(), free_port()
     env = {**os.environ, "SMSLOCKER_LOG_LEVEL": "WARNING"}
     generator = subprocess.Popen(
@@ -221,6 +248,8 @@ def run_once(url: str, schema: str | None, count: int, no_enrich: bool) -> dict[
             command += ["--schema", schema]
         if no_enrich:
             command.append("--no-enrich")
+        if encrypt:
+            command.append("--encrypt")
         receiver = subprocess.run(
             command, capture_output=True, text=True, timeout=900, env=env, check=False
         )
@@ -241,6 +270,7 @@ def run_once(url: str, schema: str | None, count: int, no_enrich: bool) -> dict[
         "generator_acked": generated["acked"],
         "batch_mean": received["messages"] / max(received["batches"], 1),
         "routed": received["routed"],
+        "webhooks": received["webhooks"],
     }
 
 
@@ -259,7 +289,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
 
 def bench(label: str, url: str, schema: str | None, args: argparse.Namespace) -> dict[str, Any]:
     asyncio.run(prepare_database(url, schema, min(args.rentals, args.count)))
-    result = run_once(url, schema, args.count, args.no_enrich)
+    result = run_once(url, schema, args.count, args.no_enrich, args.encrypt)
     result["database"] = label
     if result["generator_cpu_share"] > 0.9:
         verdict = "the generator is the bottleneck"
@@ -283,6 +313,9 @@ def main() -> None:
     parser.add_argument("--rentals", type=int, default=1000, help="rented numbers")
     parser.add_argument("--postgres", metavar="URL", help="also run on this PostgreSQL")
     parser.add_argument("--no-enrich", action="store_true", help="no OTP codes, no service")
+    parser.add_argument(
+        "--encrypt", action="store_true", help="seal bodies at rest (smslocker.privacy)"
+    )
     parser.add_argument("--quick", action="store_true", help="a short run (used by the tests)")
     # The receiver subprocess's own options.
     parser.add_argument("--receive", action="store_true", help=argparse.SUPPRESS)

@@ -35,6 +35,23 @@ pytest_plugins = ["pytester"]
 from ci_support import running_in_ci, skip_or_fail  # noqa: E402
 
 
+@pytest.fixture
+def cli_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A working folder for CLI tests (see ``cli_support``): no ``SMSLOCKER_*`` variables
+    from the shell, ``SMSLOCKER_DATA_DIR`` at ``data/`` inside it, fresh settings."""
+    from smslocker.settings import get_settings
+
+    for name in list(os.environ):
+        if name.startswith("SMSLOCKER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SMSLOCKER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SMSLOCKER_LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def in_ci() -> bool:
     return running_in_ci()

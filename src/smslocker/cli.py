@@ -133,31 +133,13 @@ def listen(
     asyncio.run(run_listen(config))
 
 
-@app.command()
-def demo(
-    ctx: typer.Context,
-    smpp_port: Annotated[int, typer.Option("--smpp-port", help="simulator SMPP port")] = 2775,
-    http_port: Annotated[int, typer.Option("--http-port", help="simulator HTTP port")] = 8775,
-    traffic: Annotated[
-        bool, typer.Option("--traffic", help="play services sending one-time codes")
-    ] = False,
-    traffic_interval: Annotated[
-        float, typer.Option("--traffic-interval", help="mean seconds between messages")
-    ] = 3.0,
-) -> None:
-    """Run the whole platform on the embedded default, with the SMSC simulator."""
-    import asyncio
+def _register_demo_command() -> None:
+    from smslocker.demo import register
 
-    from smslocker.demo import run_demo
+    register(app)  # demo
 
-    asyncio.run(
-        run_demo(
-            settings_from(ctx),
-            smpp_port=smpp_port,
-            http_port=http_port,
-            traffic=traffic_interval if traffic else None,
-        )
-    )
+
+_register_demo_command()
 
 
 def _register_simulator_commands() -> None:
@@ -193,11 +175,15 @@ def gateway(ctx: typer.Context) -> None:
 def _register_platform_commands() -> None:
     from smslocker.accounts.cli import register as register_accounts
     from smslocker.gateway.cli import register as register_connectors
+    from smslocker.guard.cli import register as register_audit
+    from smslocker.privacy.cli import register as register_privacy
     from smslocker.serve import register as register_serve
 
     register_accounts(app)  # keys, accounts
     register_serve(app)  # serve
     register_connectors(app)  # connectors
+    register_audit(app)  # audit verify / export
+    register_privacy(app)  # privacy status / rotate-key / reencrypt / drop-key
 
 
 _register_platform_commands()

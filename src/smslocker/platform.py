@@ -1,4 +1,5 @@
-"""The running platform's shared parts: settings, database, bus, clock, sender directory.
+"""The running platform's shared parts: settings, database, bus, clock, sender directory,
+key ring.
 
 One :class:`Platform` per process; the API, the connectors, the sweeper and the webhook
 worker all take what they need from it. Tests build one on a temporary database and a
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from smslocker.delivery.bus import Bus, open_bus
+from smslocker.privacy.keyring import KeyRing
 from smslocker.routing.senders import SenderDirectory
 from smslocker.settings import Settings
 from smslocker.store import Database, upgrade
@@ -25,6 +27,8 @@ class Platform:
     bus: Bus
     clock: Callable[[], datetime] = utcnow
     senders: SenderDirectory = field(default_factory=SenderDirectory)
+    #: Seals message bodies at rest; None stores them in clear (``privacy.encrypt_bodies``).
+    keyring: KeyRing | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -43,4 +47,15 @@ async def open_platform(
     db = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite.synchronous)
     if migrate:
         await upgrade(db)
-    return Platform(settings=settings, db=db, bus=open_bus(settings.redis_url), clock=clock)
+    keyring = (
+        KeyRing.load_or_create(settings.resolved_key_file())
+        if settings.privacy.encrypt_bodies
+        else None
+    )
+    return Platform(
+        settings=settings,
+        db=db,
+        bus=open_bus(settings.redis_url),
+        clock=clock,
+        keyring=keyring,
+    )

@@ -34,6 +34,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -148,20 +149,60 @@ async def run_serve(
         await _stop(platform, parts)
 
 
+async def serve_platform(
+    platform: Platform,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    role: Role = Role.ALL,
+    stop: asyncio.Event,
+    out: TextIO | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """:func:`run_serve` on a platform its caller opened (and prepared: ``smslocker demo``
+    seeds it first), until ``stop`` is set; the platform is closed on return.
+    ``on_ready`` gets the API's URL once the ready line is written."""
+    from smslocker.routing.runner import load_sender_directory
+
+    parts = _Parts()
+    try:
+        parts.listener = _listen(host, port)
+        platform.senders = await load_sender_directory(platform.db)
+        if role.gateway:
+            _start_gateway(platform, parts)
+        if role.worker:
+            _start_worker(platform, parts)
+        await _start_http(platform, parts, role)
+        _announce(out or sys.stdout, platform, parts, role)
+        if on_ready is not None:
+            on_ready(_url_of(parts))
+        await stop.wait()
+    finally:
+        await _stop(platform, parts)
+
+
+def _url_of(parts: _Parts) -> str:
+    assert parts.listener is not None
+    host, port = parts.listener.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _start_gateway(platform: Platform, parts: _Parts) -> None:
     from smslocker.gateway import Connector
     from smslocker.gateway.manager import ConnectorManager
     from smslocker.routing.ingest import StoreSink, default_probe_completer
+    from smslocker.screening.store import rule_cache
 
-    # Message events: the ingest path publishes them once wired to
-    # smslocker.delivery.events (the coordinator's part of routing); if StoreSink then
-    # takes the bus, pass platform.bus here (and in routes/ingest.py's own sink).
+    # The sink publishes message.received on the bus and writes the webhook outbox.
     parts.sink = StoreSink(
         platform.db,
         platform.settings.ingest,
         clock=platform.clock,
         guess_service=platform.senders.guess_service,
         complete_probe=default_probe_completer(),
+        bus=platform.bus,
+        ring=platform.keyring,
+        screen=rule_cache(platform.db).rules,  # inbound filters (smslocker.screening)
     )
     parts.connectors = [
         Connector(config, parts.sink) for config in platform.settings.connector_configs()
@@ -174,21 +215,49 @@ def _start_gateway(platform: Platform, parts: _Parts) -> None:
 
 
 def _start_worker(platform: Platform, parts: _Parts) -> None:
+    from smslocker.delivery.outbox import purge_deliveries
+    from smslocker.delivery.rental_events import RentalEvents
     from smslocker.delivery.worker import run_worker
+    from smslocker.pool.prober import run_prober
     from smslocker.rentals import run_sweeper
     from smslocker.routing.retention import purge
 
     policy, retention = platform.settings.policy, platform.settings.retention
     parts.background += [
         asyncio.create_task(
-            run_sweeper(platform.db, policy, interval=SWEEP_INTERVAL, clock=platform.clock),
+            run_sweeper(
+                platform.db,
+                policy,
+                interval=SWEEP_INTERVAL,
+                clock=platform.clock,
+                observer=RentalEvents(platform.clock, platform.bus),
+            ),
             name="sweeper",
         ),
         asyncio.create_task(
             _every(PURGE_INTERVAL, "purge", lambda: purge(platform.db, platform.now(), retention)),
             name="purge",
         ),
+        asyncio.create_task(
+            _every(
+                PURGE_INTERVAL,
+                "webhook-purge",
+                lambda: purge_deliveries(
+                    platform.db, platform.now() - timedelta(seconds=retention.body_s)
+                ),
+            ),
+            name="webhook-purge",
+        ),
         asyncio.create_task(run_worker(platform, parts.worker_stop), name="webhook-worker"),
+        asyncio.create_task(
+            run_prober(
+                platform.db,
+                policy,
+                clock=platform.clock,
+                extra_configs=platform.settings.connector_configs(),
+            ),
+            name="prober",
+        ),
     ]
 
 
@@ -220,6 +289,9 @@ async def _start_http(platform: Platform, parts: _Parts, role: Role) -> None:
         lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         proxy_headers=False,
+        # Pushed events are small JSON objects sent the moment they happen: compressing
+        # each costs more time (and per-connection memory) than it saves on the wire.
+        ws_per_message_deflate=False,
     )
     install_access_log_filter()
     parts.server = _embedded_server(config)
@@ -263,6 +335,9 @@ async def _stop(platform: Platform, parts: _Parts) -> None:
         with contextlib.suppress(Exception):
             await parts.server_task
     await _close_route_sink(parts)
+    guard = getattr(parts.app.state, "guard", None) if parts.app is not None else None
+    if guard is not None:
+        await guard.aclose()  # the rate-limit counters' Redis connections
     if parts.listener is not None:
         parts.listener.close()
     parts.worker_stop.set()
@@ -362,4 +437,5 @@ __all__ = [
     "install_access_log_filter",
     "register",
     "run_serve",
+    "serve_platform",
 ]

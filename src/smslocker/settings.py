@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -86,6 +86,11 @@ class PolicySettings(_Group):
     """A health probe's SMS must come back within this long."""
     probe_failures_to_quarantine: int = Field(3, gt=0)
     """Consecutive failed probes that send a number to QUARANTINE."""
+    probe_interval_s: int = Field(3600, ge=0)
+    """``serve`` probes each connector's numbers this often (0: never; see
+    ``smslocker.pool.prober``)."""
+    probe_batch: int = Field(20, gt=0)
+    """Numbers probed per connector per round (those probed longest ago first)."""
 
 
 class IngestSettings(_Group):
@@ -120,6 +125,105 @@ class SqliteSettings(_Group):
     last commits on power loss."""
 
 
+class RuleSettings(_Group):
+    """One sliding-window abuse rule: more than ``count`` events within ``window_s``."""
+
+    enabled: bool = True
+    count: int = Field(gt=0)
+    window_s: int = Field(gt=0)
+
+
+def _default_quotas() -> dict[str, int]:
+    return {"unverified": 5, "verified": 50, "trusted": 500}
+
+
+class GuardSettings(_Group):
+    """Rate limits, rental quotas and abuse rules (``[guard]``, ``SMSLOCKER_GUARD__*``).
+
+    Counters live in this process, or in Redis when ``redis_url`` is set, so several API
+    processes share them. The audit trail is not switchable: it is always written.
+    """
+
+    limits_enabled: bool = True
+    """Token buckets on API calls and rental quotas."""
+    key_rate_per_s: float = Field(10.0, gt=0)
+    """API calls per second per API key (refill rate of its bucket)..."""
+    key_burst: int = Field(20, gt=0)
+    """...and how many can come at once."""
+    ip_rate_per_s: float = Field(10.0, gt=0)
+    """API calls per second per client IP (authenticated or not)..."""
+    ip_burst: int = Field(20, gt=0)
+    trust_forwarded_for: bool = False
+    """Take the client IP from ``X-Forwarded-For`` (only behind a proxy that sets it)."""
+    rental_quota_per_hour: dict[str, int] = Field(default_factory=_default_quotas)
+    """Rentals per rolling hour by account tier; a tier not listed gets ``unverified``'s."""
+    redis_prefix: str = "smslocker:guard:"
+    """Prefix of the counters' keys in Redis."""
+
+    rules_enabled: bool = True
+    rent_burst: RuleSettings = RuleSettings(count=50, window_s=300)
+    """One account or one IP renting many numbers in a short time."""
+    empty_endings: RuleSettings = RuleSettings(count=20, window_s=3600)
+    """Many rentals of one account ending (cancelled, released, expired) with no SMS."""
+    accounts_per_ip: RuleSettings = RuleSettings(count=5, window_s=3600)
+    """Many accounts renting from one IP."""
+    action_cooldown_s: int = Field(300, ge=0)
+    """After an action on an account, rules do not act on it again for this long..."""
+    escalation_window_s: int = Field(86_400, gt=0)
+    """...and an action within this long of the previous one is the next, harsher step."""
+    slow_down_s: int = Field(3600, gt=0)
+    """How long a slowed-down account stays slowed down..."""
+    slow_down_interval_s: int = Field(60, gt=0)
+    """...renting at most once per this many seconds."""
+
+    reports_per_hour: int = Field(10, gt=0)
+    """Renter reports (``POST /rentals/{id}/report``) per account per hour."""
+    failures_to_quarantine: int = Field(3, gt=0)
+    """Accounts that reported one number (any service) before it goes to QUARANTINE."""
+
+    @field_validator("rent_burst", "empty_endings", "accounts_per_ip", mode="before")
+    @classmethod
+    def _rule_defaults(cls, value: Any, info: ValidationInfo) -> Any:
+        """``SMSLOCKER_GUARD__RENT_BURST__COUNT=10`` changes the count, keeps the window."""
+        if isinstance(value, dict) and info.field_name is not None:
+            default = cls.model_fields[info.field_name].default
+            return {**default.model_dump(), **value}
+        return value
+
+
+class SessionSettings(_Group):
+    """Password sign-in (``POST /api/v1/session``, ``[sessions]``,
+    ``SMSLOCKER_SESSIONS__*``): how long its tokens live and how fast names and
+    passwords can be tried."""
+
+    ttl_s: int = Field(12 * 3600, gt=0)
+    """A session token stops working this long after the sign-in."""
+    attempts_burst: int = Field(10, gt=0)
+    """Sign-in attempts that can come at once, per client IP and per account name..."""
+    attempts_per_minute: float = Field(1.0, gt=0)
+    """...and how fast they come back after that (whether they succeeded or not)."""
+
+
+class PrivacySettings(_Group):
+    """Message bodies at rest (``[privacy]``, ``SMSLOCKER_PRIVACY__*``)."""
+
+    encrypt_bodies: bool = True
+    """Seal every message's text, binary payload and codes with AES-GCM before storing."""
+    key_file: Path | None = None
+    """The key ring (``smslocker.privacy.keyring``); default ``<data_dir>/keys/
+    message-keys.json``, created on first start, mode 0600. Every process of a
+    deployment must read the same file."""
+
+
+class WebhookSettings(_Group):
+    """Outgoing webhooks."""
+
+    allow_private_targets: bool = False
+    """Deliver to loopback, private and link-local addresses too (an operator's own
+    network on purpose); off by default, so a user's webhook URL cannot reach the
+    server's private network (``smslocker.delivery.egress``)."""
+
+
 class Settings(BaseSettings):
     """Everything the process is configured with. See the module docstring for sources."""
 
@@ -146,6 +250,10 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
     sqlite: SqliteSettings = SqliteSettings()
+    guard: GuardSettings = GuardSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    sessions: SessionSettings = SessionSettings()
 
     connectors: list[dict[str, Any]] = []
     """The carrier binds a gateway keeps: ``[[connectors]]`` tables in TOML, a JSON list in
@@ -181,6 +289,10 @@ class Settings(BaseSettings):
     def connector_configs(self) -> list[ConnectorConfig]:
         """``connectors`` as :class:`~smslocker.gateway.ConnectorConfig` models."""
         return _connector_configs(self.connectors)
+
+    def resolved_key_file(self) -> Path:
+        """``privacy.key_file``, or the key ring inside ``data_dir``."""
+        return self.privacy.key_file or self.data_dir / "keys" / "message-keys.json"
 
     def ensure_data_dir(self) -> Path:
         """Create ``data_dir`` (and its parents) if needed; return it."""

@@ -27,9 +27,10 @@ from smslocker.accounts import Role, create_key
 from smslocker.delivery.bus import InProcessBus
 from smslocker.gateway.messages import InboundMessage
 from smslocker.platform import Platform
+from smslocker.privacy.keyring import KeyRing
 from smslocker.rentals import create_account
 from smslocker.routing.ingest import StoreSink
-from smslocker.settings import IngestSettings, PolicySettings, Settings
+from smslocker.settings import GuardSettings, IngestSettings, PolicySettings, Settings
 from smslocker.store import Database
 from smslocker.store.models import EPOCH, Message, Number
 
@@ -40,6 +41,9 @@ POLICY = PolicySettings(
 #: Ingest commits at once in tests (no 2 ms batching wait to make tests slower).
 INGEST = IngestSettings(batch_ms=0.0)
 SENDER = "447700900001"
+#: Limits, quotas and abuse rules off: most API tests make many calls on a frozen clock.
+#: The guard's own tests (tests/guard) turn them on.
+GUARD_OFF = GuardSettings(limits_enabled=False, rules_enabled=False)
 BASE_URL = "http://smslocker.test"
 
 
@@ -58,14 +62,26 @@ class FakeClock:
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"data_dir": tmp_path / "data", "policy": POLICY, "ingest": INGEST}
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "policy": POLICY,
+        "ingest": INGEST,
+        "guard": GUARD_OFF,
+    }
     values.update(overrides)
     return Settings(**values)
 
 
 def make_platform(database: Database, clock: FakeClock, tmp_path: Path) -> Platform:
-    """A platform on ``database`` with the in-process bus and ``clock``."""
-    return Platform(settings=settings_for(tmp_path), db=database, bus=InProcessBus(), clock=clock)
+    """A platform on ``database`` with the in-process bus and ``clock``; message bodies
+    are sealed at rest (the default of a real platform), with a key ring of its own."""
+    return Platform(
+        settings=settings_for(tmp_path),
+        db=database,
+        bus=InProcessBus(),
+        clock=clock,
+        keyring=KeyRing.generate(),
+    )
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:
@@ -147,6 +163,8 @@ def make_sink(platform: Platform) -> StoreSink:
         INGEST,
         clock=platform.clock,
         guess_service=platform.senders.guess_service,
+        bus=platform.bus,
+        ring=platform.keyring,
     )
 
 
@@ -161,9 +179,9 @@ async def deliver_sms(
 ) -> list[int]:
     """Ingest one SMS to ``number`` (E.164) as a connector would; returns the new ids.
 
-    With ``publish`` the ``message.received`` events are put on the bus after the commit,
-    as the ingest path does once wired to :mod:`smslocker.delivery.events` (coordinator);
-    until then this stands in for it.
+    The sink publishes the ``message.received`` events itself (when it has the bus, as
+    :func:`make_sink`'s has); this returns once they are on the bus. ``publish=False``
+    stores the message without an event, as when the bus lost it.
     """
     async with platform.db.read() as connection:
         before = await connection.scalar(select(Message.id).order_by(Message.id.desc()).limit(1))
@@ -176,17 +194,21 @@ async def deliver_sms(
         encoding="gsm7",
         received_at=platform.now(),
     )
-    await sink.accept([message])
+    if publish:
+        await sink.accept([message])
+        await sink.wait_published()
+    else:
+        bus, sink.bus = sink.bus, None  # this one commit only (tests commit one at a time)
+        try:
+            await sink.accept([message])
+        finally:
+            sink.bus = bus
     async with platform.db.read() as connection:
         rows = (
             await connection.execute(
-                select(Message.id, Message.rental_id, Message.account_id)
-                .where(Message.id > (before or 0))
-                .order_by(Message.id)
+                select(Message.id).where(Message.id > (before or 0)).order_by(Message.id)
             )
         ).all()
-    if publish:
-        await _publish_received(platform, rows)
     return [row.id for row in rows]
 
 
@@ -198,18 +220,3 @@ async def until_subscribed(platform: Platform, channel: str, timeout: float = 10
             if subscribers(channel):
                 return
             await asyncio.sleep(0.005)
-
-
-async def _publish_received(platform: Platform, rows: list[Any]) -> None:
-    from smslocker.api.views import message_json
-    from smslocker.delivery import events
-    from smslocker.routing.inbox import rental_messages
-
-    for row in rows:
-        if row.rental_id is None:
-            continue
-        messages = await rental_messages(
-            platform.db, row.account_id, row.rental_id, after=row.id - 1, limit=1
-        )
-        event = events.message_event(row.account_id, row.rental_id, message_json(messages[0]))
-        await events.publish(platform.bus, [event])

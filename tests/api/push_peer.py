@@ -49,7 +49,9 @@ async def main(rental_id: str, text: str) -> None:
                 )
             ]
         )
-        (message,) = await rental_messages(platform.db, rental.account_id, rental_id)
+        (message,) = await rental_messages(
+            platform.db, rental.account_id, rental_id, ring=platform.keyring
+        )
         event = events.message_event(rental.account_id, rental_id, message_json(message))
         await events.publish(platform.bus, [event])
         print(message.id, flush=True)

@@ -81,7 +81,12 @@ async def message_events(platform: Platform, ids: list[int]) -> list[dict[str, A
         if row.rental_id is None:
             continue
         (message,) = await rental_messages(
-            platform.db, row.account_id, row.rental_id, after=message_id - 1, limit=1
+            platform.db,
+            row.account_id,
+            row.rental_id,
+            after=message_id - 1,
+            limit=1,
+            ring=platform.keyring,
         )
         found.append(events.message_event(row.account_id, row.rental_id, message_json(message)))
     return found

@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
+from cli_support import run
 from smslocker.accounts import authenticate
-from smslocker.cli import app
-from smslocker.settings import get_settings
 from smslocker.store.db import Database
 
 
 @pytest.fixture
-def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    for name in list(os.environ):
-        if name.startswith("SMSLOCKER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SMSLOCKER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SMSLOCKER_LOG_LEVEL", "WARNING")
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+def data_dir(cli_home: Path) -> Path:
+    return cli_home / "data"
 
 
 def principal_of(data: Path, key: str) -> object:

@@ -226,10 +226,12 @@ async def test_a_connector_added_through_the_api_binds_and_delivers(
     simulator.inject_mo("+447700900123", number.lstrip("+"), "Your code is 271828")
 
     async def received() -> bool:
-        return bool(await rental_messages(platform.db, account_id, rental.id))
+        return bool(
+            await rental_messages(platform.db, account_id, rental.id, ring=platform.keyring)
+        )
 
     await wait_until(received)
-    (message,) = await rental_messages(platform.db, account_id, rental.id)
+    (message,) = await rental_messages(platform.db, account_id, rental.id, ring=platform.keyring)
     assert (message.connector, message.code) == ("carrier", "271828")
 
     await client.post(f"{BASE}/carrier/stop", headers=headers)

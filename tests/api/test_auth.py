@@ -17,8 +17,9 @@ from smslocker.accounts.keys import parse_key_id
 from smslocker.platform import Platform
 from smslocker.store.models import Account
 
-#: Routes that authenticate otherwise (a provider's signature) or not at all.
-PUBLIC = re.compile(r"^/(healthz|readyz|metrics|docs|openapi\.json|api/v1/ingest/)")
+#: Routes that authenticate otherwise (a provider's signature, a password) or not at all
+#: (``DELETE /api/v1/session`` wants a key: tests/api/test_sessions.py checks it).
+PUBLIC = re.compile(r"^/(healthz|readyz|metrics|docs|openapi\.json|api/v1/ingest/|api/v1/session$)")
 
 
 def routes(app: FastAPI, prefix: str = "/api") -> list[tuple[str, str]]:

@@ -98,7 +98,9 @@ async def test_a_json_message_lands_in_the_rental_inbox(
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"accepted": 1}
-    (message,) = await rental_messages(platform.db, rental.account_id, rental.id)
+    (message,) = await rental_messages(
+        platform.db, rental.account_id, rental.id, ring=platform.keyring
+    )
     assert (message.source, message.destination, message.text) == (
         "447700900001",
         rental.number,
@@ -125,12 +127,16 @@ async def test_a_list_with_aliases_and_timestamps_is_stored_in_one_post(
     ]
     response = await client.post("/api/v1/ingest/provider", json=body)
     assert response.json() == {"accepted": 3}
-    messages = await rental_messages(platform.db, rental.account_id, rental.id)
+    messages = await rental_messages(
+        platform.db, rental.account_id, rental.id, ring=platform.keyring
+    )
     # 1970 is no time to believe: routed by the time it arrived, like an SMSC's bad clock.
     assert [message.text for message in messages] == ["G-111111", "second"]
     assert messages[0].smsc_timestamp == datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
     assert messages[1].smsc_timestamp == later
-    assert [m.text for m in await unmatched_messages(platform.db)] == ["first"]
+    assert [m.text for m in await unmatched_messages(platform.db, ring=platform.keyring)] == [
+        "first"
+    ]
 
 
 async def test_a_redelivered_json_callback_is_stored_once(
@@ -269,7 +275,9 @@ async def test_a_signed_twilio_post_is_stored_and_answered_with_empty_twiml(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/xml")
     assert response.text == "<Response/>"
-    (message,) = await rental_messages(platform.db, rental.account_id, rental.id)
+    (message,) = await rental_messages(
+        platform.db, rental.account_id, rental.id, ring=platform.keyring
+    )
     assert (message.source, message.text, message.parts) == (
         "14155550100",
         "Your code is 482913",

@@ -39,7 +39,11 @@ async def test_every_rental_change_enqueues_its_webhook(
     account_id, key = await make_account("alice")
     await seed_numbers(2)
     await endpoints.create_endpoint(
-        platform.db, account_id, "https://hooks.example/x", ["rental." + c for c in RentalChange], T0
+        platform.db,
+        account_id,
+        "https://hooks.example/x",
+        ["rental." + c for c in RentalChange],
+        T0,
     )
     first = (await client.post("/api/v1/rentals", json={}, headers=auth(key))).json()
     await client.post(f"/api/v1/rentals/{first['id']}/extend", headers=auth(key))
@@ -139,3 +143,19 @@ async def test_a_rolled_back_expiry_publishes_nothing(
     assert published == []
     still = await rentals.get_rental(platform.db, account_id, rental.id)
     assert still.status == "active"
+
+
+async def test_an_expiry_is_in_the_audit_trail_by_the_sweeper(
+    platform: Platform, make_account: MakeAccount, seed_numbers: SeedNumbers
+) -> None:
+    from smslocker.guard import audit
+
+    account_id, _key = await make_account("alice")
+    await seed_numbers(1)
+    policy = platform.settings.policy
+    rental = await rentals.rent(platform.db, account_id, RentRequest(), T0, policy)
+    await sweep(platform.db, rental.expires_at, policy)
+    [ended] = [e for e in await audit.entries(platform.db) if e.action == audit.RENTAL_ENDED]
+    assert (ended.target, ended.actor) == (rental.id, "system:sweeper")
+    assert ended.details["status"] == "expired"
+    assert (await audit.verify(platform.db)).ok

@@ -344,7 +344,7 @@ async def test_purge_deletes_settled_deliveries_and_their_attempts_only(
     assert await outbox.purge_deliveries(database, T0) == 0  # not older than the cut
     assert await outbox.purge_deliveries(database, T0 + timedelta(seconds=1)) == 2
     [left] = await _rows(database)
-    assert left.id == claimed[2].id and left.status == outbox.PENDING
+    assert (left.id, left.status) == (claimed[2].id, outbox.PENDING)
     async with database.read() as connection:
         attempts = await connection.scalar(select(func.count()).select_from(WebhookAttempt))
     assert attempts == 0

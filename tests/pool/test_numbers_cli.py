@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from smslocker.cli import app
+from cli_support import run
 from smslocker.settings import get_settings
 from smslocker.store.db import async_url
 from smslocker.store.migrate import head
@@ -22,21 +19,8 @@ CSV = """number,country,tags
 
 
 @pytest.fixture
-def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    for name in list(os.environ):
-        if name.startswith("SMSLOCKER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SMSLOCKER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SMSLOCKER_LOG_LEVEL", "WARNING")
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+def data_dir(cli_home: Path) -> Path:
+    return cli_home
 
 
 def test_db_upgrade_creates_the_embedded_database(data_dir: Path) -> None:

@@ -135,6 +135,7 @@ async def test_a_round_probes_each_reachable_connector_and_skips_the_others(
         finally:
             await receiver.stop()
     sim_round = rounds["sim"]
-    assert sim_round is not None and len(sim_round.sent) == 3
+    assert sim_round is not None
+    assert len(sim_round.sent) == 3
     assert rounds["down"] is None  # unreachable: skipped, no probe counted against it
     assert await outcomes(database) == ["ok"] * 3

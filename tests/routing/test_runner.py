@@ -10,11 +10,14 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 from routing_support import stored, wait_until
 
+from smslocker.privacy.bodies import open_body
+from smslocker.privacy.keyring import KeyRing
 from smslocker.routing.runner import run_gateway
 from smslocker.settings import Settings
 from smslocker.simulator import Simulator, SimulatorConfig
@@ -31,6 +34,14 @@ def connector_entry(port: int, name: str = "sim") -> dict[str, object]:
         "reconnect_initial": 0.05,
         "reconnect_max": 0.2,
     }
+
+
+def opened(rows: list[Any], data_dir: Path) -> list[str | None]:
+    """The texts of stored rows: sealed at rest by default, with the data folder's key ring
+    (the clear ``text`` column stays empty)."""
+    ring = KeyRing.load(data_dir / "keys" / "message-keys.json")
+    assert all(row.text is None for row in rows)
+    return [open_body(ring, row.sealed).text for row in rows]
 
 
 def test_connectors_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +101,7 @@ async def test_the_gateway_stores_what_its_connectors_receive(tmp_path: Path) ->
         rows = await stored(database)
     finally:
         await database.close()
-    assert sorted(row.text for row in rows) == sorted(
+    assert sorted(opened(rows, tmp_path)) == sorted(
         f"G-{100000 + i} is your code" for i in range(20)
     )
     assert {row.service for row in rows} == {"google"}  # the sender directory is wired in
@@ -126,6 +137,6 @@ async def test_smslocker_gateway_runs_as_a_process_and_stops_on_sigterm(tmp_path
                 await process.wait()
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'smslocker.db'}")
     try:
-        assert [row.text for row in await stored(database)] == ["hello from the process"]
+        assert opened(await stored(database), tmp_path) == ["hello from the process"]
     finally:
         await database.close()

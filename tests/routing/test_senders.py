@@ -219,3 +219,12 @@ def test_service_tags_are_lowercased() -> None:
 def test_guess_never_raises(source: str, text: str) -> None:
     service = DIRECTORY.guess_service(source, text, extract_codes(text))
     assert service is None or service == service.lower()
+
+
+def test_an_entry_added_later_is_seen_by_a_source_asked_before() -> None:
+    """Answers are remembered per source: extend must forget them."""
+    directory = SenderDirectory()
+    assert directory.service_for_sender("AcmeBank") is None
+    directory.extend({"AcmeBank": "acme"})
+    assert directory.service_for_sender("AcmeBank") == "acme"
+    assert directory.guess_service("AcmeBank", "Your code is 123456") == "acme"

@@ -11,6 +11,7 @@ data folder just works. Heavy imports happen inside the commands.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -262,6 +263,55 @@ def accounts_show(
             f"{_when(row.created_at)}  {row.amount:+d}  {row.reason}"
             f"  balance {row.balance_after}{rental}"
         )
+
+
+@accounts_app.command("set-password")
+def accounts_set_password(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The account's name.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
+) -> None:
+    """Set the password the account signs in with on the renter's page (asked twice, or
+    read from stdin); its open sessions end."""
+    from smslocker.accounts.passwords import WeakPassword, check_strength
+    from smslocker.accounts.sessions import set_password
+
+    if password_stdin:
+        # One line; only its line ending is dropped (spaces may be part of a password).
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        check_strength(password)
+    except WeakPassword as error:
+        typer.echo(f"smslocker accounts set-password: {error}", err=True)
+        raise typer.Exit(code=1) from error
+
+    async def work(db: Database) -> None:
+        account_id = (await account_named(db, name)).id
+        await set_password(db, account_id, password, _now())
+
+    _run(ctx, "accounts set-password", work)
+    typer.echo(f"account {name}: password set")
+
+
+@accounts_app.command("remove-password")
+def accounts_remove_password(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The account's name.")]
+) -> None:
+    """Remove the account's password: no more password sign-in, its sessions end."""
+    from smslocker.accounts.sessions import remove_password
+
+    async def work(db: Database) -> bool:
+        return await remove_password(db, (await account_named(db, name)).id, _now())
+
+    if not _run(ctx, "accounts remove-password", work):
+        typer.echo(f"smslocker accounts remove-password: account {name} has no password", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"account {name}: password removed")
 
 
 __all__ = ["accounts_app", "keys_app", "register"]

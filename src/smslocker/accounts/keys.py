@@ -20,8 +20,10 @@ from enum import StrEnum
 
 from sqlalchemy import insert, select, update
 
+from smslocker.guard import audit
 from smslocker.store.db import Database
 from smslocker.store.models import Account, ApiKey
+from smslocker.store.types import utcnow
 
 PREFIX = "slk_"
 _ID_CHARS = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -49,6 +51,9 @@ class Principal:
     key_id: str
     role: Role
     account_status: str = "active"
+    #: "key" (an API key) or "session" (a password sign-in's token, see :mod:`.sessions`).
+    kind: str = "key"
+    expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -95,6 +100,14 @@ async def create_key(
                 created_at=now,
             )
         )
+        await audit.append_async(
+            connection,
+            audit.KEY_CREATED,
+            at=now,
+            account_id=account_id,
+            target=f"key:{key_id}",
+            details={"role": role.value, "label": label},
+        )
     view = ApiKeyView(key_id, account_id, role.value, label, now, None, None)
     return view, key
 
@@ -108,8 +121,9 @@ def parse_key_id(key: str) -> str | None:
     return key_id
 
 
-async def authenticate(db: Database, key: str) -> Principal | None:
-    """The principal behind ``key``, or None for an unknown, wrong or revoked key."""
+async def authenticate(db: Database, key: str, now: datetime | None = None) -> Principal | None:
+    """The principal behind ``key``, or None for an unknown, wrong, revoked or (a session
+    token at or past its ``expires_at``, on ``now``: the platform's clock) expired key."""
     key_id = parse_key_id(key)
     if key_id is None:
         return None
@@ -120,6 +134,8 @@ async def authenticate(db: Database, key: str) -> Principal | None:
                     ApiKey.key_hash,
                     ApiKey.role,
                     ApiKey.revoked_at,
+                    ApiKey.kind,
+                    ApiKey.expires_at,
                     Account.id,
                     Account.name,
                     Account.status,
@@ -134,7 +150,9 @@ async def authenticate(db: Database, key: str) -> Principal | None:
         return None
     if not hmac.compare_digest(row.key_hash, _hash(key)) or row.revoked_at is not None:
         return None
-    return Principal(row.id, row.name, key_id, Role(row.role), row.status)
+    if row.expires_at is not None and (now or utcnow()) >= row.expires_at:
+        return None
+    return Principal(row.id, row.name, key_id, Role(row.role), row.status, row.kind, row.expires_at)
 
 
 async def revoke_key(
@@ -148,9 +166,16 @@ async def revoke_key(
         result = await connection.execute(update(ApiKey).where(*condition).values(revoked_at=now))
         if result.rowcount == 0:
             raise KeyNotFound(f"no active key {key_id}")
+        await audit.append_async(
+            connection, audit.KEY_REVOKED, at=now, account_id=account_id, target=f"key:{key_id}"
+        )
 
 
-async def list_keys(db: Database, account_id: int | None = None) -> list[ApiKeyView]:
+async def list_keys(
+    db: Database, account_id: int | None = None, *, kind: str | None = "key"
+) -> list[ApiKeyView]:
+    """Keys by creation time; only API keys unless ``kind`` says otherwise ("session" for
+    the tokens of password sign-ins, None for both)."""
     query = select(
         ApiKey.id,
         ApiKey.account_id,
@@ -162,6 +187,8 @@ async def list_keys(db: Database, account_id: int | None = None) -> list[ApiKeyV
     ).order_by(ApiKey.created_at)
     if account_id is not None:
         query = query.where(ApiKey.account_id == account_id)
+    if kind is not None:
+        query = query.where(ApiKey.kind == kind)
     async with db.read() as connection:
         rows = (await connection.execute(query)).all()
     return [ApiKeyView(*row) for row in rows]

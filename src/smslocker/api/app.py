@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from smslocker import __version__
+from smslocker import __version__, web
 from smslocker.platform import Platform
 
-from . import problems
-from .routes import admin, health, ingest, push, rentals, webhooks
+from . import guard, problems
+from .routes import admin, admin_filters, health, ingest, push, rentals, session, webhooks
 
 DESCRIPTION = """\
 Rent a phone number, receive its SMS. Authenticate with `Authorization: Bearer <key>`
@@ -35,5 +35,9 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     for module in (health, rentals, push, webhooks, admin, ingest):
         app.include_router(module.router)
+    app.include_router(session.router)  # password sign-in, GET /api/v1/account
+    app.include_router(admin_filters.router)  # inbound filters, held messages
+    web.install(app)  # the renter's page and the operator's console (smslocker.web)
     problems.install(app)
+    guard.install(app, platform)  # limits, guard hooks, admin audit (api.guard)
     return app

@@ -3,6 +3,11 @@
 Browsers cannot set headers on a WebSocket or an EventSource, hence the query
 parameter; the access log never prints query strings for that reason (see
 :mod:`smslocker.api.app`).
+
+The token is an API key or the session token of a password sign-in
+(:mod:`smslocker.accounts.sessions`): both resolve here, through the same lookup, and a
+session token past its ``expires_at`` on the platform's clock is refused like a
+revoked key.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ async def principal_of(connection: HTTPConnection) -> Principal:
     token = bearer_token(connection)
     if token is None:
         raise Problem(401, "unauthorized", "an API key is required", headers=_UNAUTHORIZED)
-    principal = await authenticate(platform_of(connection).db, token)
+    platform = platform_of(connection)
+    principal = await authenticate(platform.db, token, platform.now())
     if principal is None:
         raise Problem(401, "unauthorized", "the API key is not valid", headers=_UNAUTHORIZED)
     if principal.account_status == "suspended":

@@ -56,8 +56,10 @@ RENTAL_EVENTS = (
     RENTAL_CANCELLED,
     RENTAL_EXPIRED,
 )
+#: An abuse rule acted (smslocker.guard.alerts): sent to admin accounts' endpoints only.
+ALERT_RAISED = "alert.raised"
 #: Every event type; webhook endpoints subscribe to these names.
-EVENT_TYPES = (MESSAGE_RECEIVED, *RENTAL_EVENTS)
+EVENT_TYPES = (MESSAGE_RECEIVED, *RENTAL_EVENTS, ALERT_RAISED)
 
 #: Channels one bus is published to at once by :func:`publish` (Redis: connections).
 MAX_CONCURRENT_PUBLISHES = 16
@@ -122,36 +124,60 @@ def enqueue_webhooks(connection: Connection, events: list[Event], now: datetime)
             WebhookEndpoint.enabled.is_(True),
         )
     ).all()
-    if not endpoints:
-        return 0
-    by_account: dict[int, list[tuple[str, frozenset[str]]]] = {}
-    for endpoint_id, account_id, subscribed in endpoints:
-        by_account.setdefault(account_id, []).append((endpoint_id, frozenset(subscribed or ())))
-    rows = [
-        {
-            "id": new_id(DELIVERY_ID_PREFIX),
-            "endpoint_id": endpoint_id,
-            "account_id": event["account_id"],
-            "event_type": event["type"],
-            "payload": body,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for event, body in _bodies(events, now)
-        for endpoint_id, subscribed in by_account.get(event["account_id"], ())
-        if event["type"] in subscribed
-    ]
+    rows = webhook_deliveries(events, endpoints, now)
     if rows:
         connection.execute(insert(WebhookDelivery), rows)
     return len(rows)
 
 
-def _bodies(events: Iterable[Event], now: datetime) -> Iterable[tuple[Event, str]]:
+#: An enabled endpoint as the outbox needs it: (id, account_id, subscribed event types).
+EndpointSubscription = tuple[str, int, Iterable[str] | None]
+
+
+def webhook_deliveries(
+    events: list[Event], endpoints: Iterable[EndpointSubscription], now: datetime
+) -> list[dict[str, Any]]:
+    """The outbox rows (column -> value) for ``events`` and the *enabled* ``endpoints``:
+    one per event and endpoint of the event's account subscribed to its type, due at once.
+
+    For callers that write the rows their own way (ingest's one-statement batch); the
+    bodies are built only for the events some endpoint wants.
+    """
+    by_account: dict[int, list[tuple[str, frozenset[str]]]] = {}
+    for endpoint_id, endpoint_account, subscribed in endpoints:
+        by_account.setdefault(endpoint_account, []).append(
+            (endpoint_id, frozenset(subscribed or ()))
+        )
+    if not by_account:
+        return []
+    rows: list[dict[str, Any]] = []
     for event in events:
-        if event.get("account_id") is not None:
-            yield event, webhook_body(event, now)
+        account_id = event.get("account_id")
+        if account_id is None:  # an unmatched message has no renter
+            continue
+        wanted = [
+            endpoint_id
+            for endpoint_id, subscribed in by_account.get(account_id, ())
+            if event["type"] in subscribed
+        ]
+        if not wanted:
+            continue
+        body = webhook_body(event, now)
+        rows.extend(
+            {
+                "id": new_id(DELIVERY_ID_PREFIX),
+                "endpoint_id": endpoint_id,
+                "account_id": account_id,
+                "event_type": event["type"],
+                "payload": body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for endpoint_id in wanted
+        )
+    return rows
 
 
 async def publish(bus: Bus, events: Iterable[Event]) -> None:
@@ -233,4 +259,5 @@ __all__ = [
     "rental_channel",
     "rental_event",
     "webhook_body",
+    "webhook_deliveries",
 ]

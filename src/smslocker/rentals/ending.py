@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, update
 
+from smslocker.guard import audit
 from smslocker.pool.lifecycle import NumberEvent
 from smslocker.pool.transitions import event_update
 from smslocker.settings import PolicySettings
@@ -100,6 +101,7 @@ def end_rental(
     _free_number(connection, rental, now)
     if rental.refunded:
         credit(connection, rental.account_id, rental.refunded, now, REFUND, rental.id)
+    audit.rental_ended(connection, rental, now, by_renter=not expiry)
     if observer is not None:
         observer(connection, ending_change(status), rental)
     return rental

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from smslocker.guard import audit
 from smslocker.pool.lifecycle import NumberEvent
 from smslocker.pool.phone import InvalidNumber, normalise
 from smslocker.pool.selection import Criteria, Picked, pick_number
@@ -128,6 +129,7 @@ def _rent(
         },
     ).one()
     rental = RentalView.from_row(row)
+    audit.rental_started(connection, rental, now)
     if observer is not None:
         observer(connection, RentalChange.CREATED, rental)
     return rental

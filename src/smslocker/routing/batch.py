@@ -95,10 +95,11 @@ class Tally:
 
 
 def tally(rows: Iterable[PreparedMessage]) -> Tally:
-    """Counter updates for the stored ``rows``; probes are the pool's to count."""
+    """Counter updates for the stored ``rows``; probes are the pool's to count, and a held
+    row's counters move when an operator releases it (smslocker.screening.held)."""
     result = Tally()
     for row in rows:
-        if row.probe_token is not None:
+        if row.probe_token is not None or row.held:
             continue
         routed = row.rental_id is not None and row.rental_active
         number = result.numbers.get(row.destination)

@@ -6,7 +6,13 @@ all, so ids cannot be probed), and each message row must carry their account too
 Unmatched messages (no rental) are only ever listed for operators.
 
 Messages come in arrival order, by id, ``after`` the last id the caller has seen:
-a poll loop passes the last id it got and never misses or repeats a message.
+a poll loop passes the last id it got and never misses or repeats a message. (On
+PostgreSQL, where several gateways may ingest at once, ingest locks the rental's row
+before it takes ids for its messages, so a rental's messages commit in id order.)
+
+A body sealed at rest (:mod:`smslocker.privacy`) is opened here, with the ``ring`` the
+caller passes (the platform's); a sealed body without a ring to open it is an error,
+never a silent empty message.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smslocker.privacy.bodies import open_body
+from smslocker.privacy.keyring import KeyRing
 from smslocker.rentals.errors import InvalidRequest, RentalNotFound
 from smslocker.store import Database
 from smslocker.store.models import Message, Rental
@@ -66,7 +74,7 @@ class LatestCode:
     received_at: datetime
 
 
-_COLUMNS = (
+INBOX_COLUMNS = (
     Message.id,
     Message.rental_id,
     Message.connector,
@@ -85,11 +93,34 @@ _COLUMNS = (
     Message.received_at,
     Message.message_time,
     Message.body_purged_at,
+    Message.sealed,
 )
 
 
+class SealedBodyError(RuntimeError):
+    """A sealed body and no key ring to open it: the process is misconfigured."""
+
+
+def inbox_message(row: Any, ring: KeyRing | None) -> InboxMessage:
+    """An :class:`InboxMessage` from a row of :data:`INBOX_COLUMNS`, its body opened."""
+    values = dict(row._mapping)
+    sealed = values.pop("sealed")
+    if sealed is not None:
+        if ring is None:
+            raise SealedBodyError("message bodies are encrypted but no key ring is loaded")
+        body = open_body(ring, sealed)
+        values.update(text=body.text, binary=body.binary, codes=body.codes)
+    return InboxMessage(**values)
+
+
 async def rental_messages(
-    db: Database, account_id: int, rental_id: str, *, after: int = 0, limit: int = 100
+    db: Database,
+    account_id: int,
+    rental_id: str,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    ring: KeyRing | None = None,
 ) -> list[InboxMessage]:
     """The rental's messages with id > ``after``, oldest first, at most ``limit``.
 
@@ -101,17 +132,21 @@ async def rental_messages(
     async with db.read() as connection:
         await _owned(connection, account_id, rental_id)
         query = _page(
-            select(*_COLUMNS).where(
-                Message.rental_id == rental_id, Message.account_id == account_id
+            select(*INBOX_COLUMNS).where(
+                Message.rental_id == rental_id,
+                Message.account_id == account_id,
+                Message.held.is_(False),  # held by an inbound filter (smslocker.screening)
             ),
             after,
             limit,
         )
         rows = (await connection.execute(query)).all()
-    return [InboxMessage(**row._mapping) for row in rows]
+    return [inbox_message(row, ring) for row in rows]
 
 
-async def latest_code(db: Database, account_id: int, rental_id: str) -> LatestCode | None:
+async def latest_code(
+    db: Database, account_id: int, rental_id: str, *, ring: KeyRing | None = None
+) -> LatestCode | None:
     """The best code of the rental's newest message that has one; None before any.
 
     Raises :class:`~smslocker.rentals.errors.RentalNotFound` as :func:`rental_messages`.
@@ -121,13 +156,22 @@ async def latest_code(db: Database, account_id: int, rental_id: str) -> LatestCo
         # Newest first, skipping messages without codes ("[]") and purged ones (NULL). The
         # filter is in Python: codes are JSON text, and a rental has a handful of messages.
         rows = await connection.execute(
-            select(Message.id, Message.source, Message.received_at, Message.codes)
-            .where(Message.rental_id == rental_id, Message.account_id == account_id)
+            select(Message.id, Message.source, Message.received_at, Message.codes, Message.sealed)
+            .where(
+                Message.rental_id == rental_id,
+                Message.account_id == account_id,
+                Message.held.is_(False),
+            )
             .order_by(Message.id.desc())
         )
         for row in rows:
-            if row.codes:
-                best = row.codes[0]
+            codes = row.codes
+            if row.sealed is not None:
+                if ring is None:
+                    raise SealedBodyError("message bodies are encrypted but no key ring is loaded")
+                codes = open_body(ring, row.sealed).codes
+            if codes:
+                best = codes[0]
                 return LatestCode(
                     value=str(best["value"]),
                     code=best,
@@ -139,14 +183,17 @@ async def latest_code(db: Database, account_id: int, rental_id: str) -> LatestCo
 
 
 async def unmatched_messages(
-    db: Database, *, after: int = 0, limit: int = 100
+    db: Database, *, after: int = 0, limit: int = 100, ring: KeyRing | None = None
 ) -> list[InboxMessage]:
     """Messages that belong to no rental, oldest first (operators only: abuse review)."""
     _check_page(after, limit)
     async with db.read() as connection:
-        query = _page(select(*_COLUMNS).where(Message.rental_id.is_(None)), after, limit)
+        unmatched = select(*INBOX_COLUMNS).where(
+            Message.rental_id.is_(None), Message.held.is_(False)
+        )
+        query = _page(unmatched, after, limit)
         rows = (await connection.execute(query)).all()
-    return [InboxMessage(**row._mapping) for row in rows]
+    return [inbox_message(row, ring) for row in rows]
 
 
 def _check_page(after: int, limit: int) -> None:

@@ -1,9 +1,10 @@
 """The SQL of one ingest batch, per database: set-based, a fixed number of statements per batch.
 
-Per batch, whatever its size: one duplicate query, one window query, one insert,
-one update of the rentals' counters, and one of the numbers' (their counters, and the
-compare-and-set RESERVED -> IN_USE of those whose rental got its first message). The
-logic between the statements is :mod:`.batch`'s.
+Per batch, whatever its size: a duplicate query, a window query, an insert, an
+update of the rentals' counters, and one of the numbers' (their counters, and the
+compare-and-set RESERVED -> IN_USE of those whose rental got its first message); on
+PostgreSQL also the webhook outbox rows of the batch's events. The logic between the
+statements is :mod:`.batch`'s.
 
 Why driver-level SQL and not Core: this is the hot path, and it showed in the
 profile. A Core ``insert(Message)`` executemany runs the column types' Python bind
@@ -16,8 +17,9 @@ tuples in the representation UTCDateTime itself produces: naive-UTC text on SQLi
   thread: one thread round trip per batch. Through aiosqlite every statement was
   three or four round trips (cursor, execute, fetch, close), 150-250 µs each
   statement: 1.5 ms of a window-100 cycle whose budget is 3 ms.
-* PostgreSQL: arrays and ``unnest``, one network round trip per statement, on
-  asyncpg's connection underneath SQLAlchemy's transaction.
+* PostgreSQL: arrays and ``unnest`` on asyncpg's connection underneath SQLAlchemy's
+  transaction, two statements a batch (a look-up, then one write of everything,
+  webhook outbox included) besides the transaction's own BEGIN, SET LOCAL and COMMIT.
 
 Everything off the hot path (inbox, retention) uses Core.
 """
@@ -25,23 +27,28 @@ Everything off the hot path (inbox, retention) uses Core.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smslocker.delivery.bus import Event
+from smslocker.delivery.events import EndpointSubscription, webhook_deliveries
 from smslocker.pool.lifecycle import NumberEvent, NumberState, sources_of
 
 from .batch import first_of_each_key, fresh_rows, routable, route_rows, tally, window_query_range
 from .prepare import PreparedMessage
 from .route import RentalWindow, as_utc
 
+#: The ``message.received`` events of stored rows (ingest's :func:`~.ingest.received_events`).
+EventsOf = Callable[[list[PreparedMessage]], list[Event]]
+
 _COLUMNS = (
     'dedup_key, connector, source, destination, text, "binary", data_coding, encoding, '
     "parts, complete, lossy, smsc_timestamp, received_at, message_time, rental_id, "
-    "account_id, codes, service"
+    "account_id, codes, service, sealed, held, held_reason"
 )
 _WINDOW_COLUMNS = "r.id, r.account_id, r.number, r.number_id, r.status, r.started_at, r.window_end"
 # The compare-and-set of the first message, as SQL: "a message went to the active rental of
@@ -63,7 +70,12 @@ _SQLITE_WINDOWS = (
     f"SELECT {_WINDOW_COLUMNS} FROM rentals AS r "
     "WHERE r.number IN (SELECT value FROM json_each(?)) AND r.started_at <= ? AND r.window_end >= ?"
 )
-_SQLITE_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+# Ids chosen here, not by SQLite, so that the rows' events can carry them without a
+# RETURNING per row (executemany returns nothing). Safe: the writer holds the database's
+# write lock from BEGIN IMMEDIATE, so nobody else inserts between MAX and INSERT. The
+# same ids SQLite itself would pick (the largest plus one: no AUTOINCREMENT here).
+_SQLITE_NEXT_ID = "SELECT COALESCE(MAX(id), 0) + 1 FROM messages"
+_SQLITE_INSERT = f"INSERT INTO messages (id, {_COLUMNS}) VALUES ({', '.join('?' * 22)})"
 _SQLITE_COUNT_RENTALS = (
     "UPDATE rentals SET messages_count = messages_count + ?, "
     "first_message_at = COALESCE(first_message_at, ?) WHERE id = ?"
@@ -100,7 +112,8 @@ def store_sqlite(
     now: datetime,
 ) -> list[PreparedMessage]:
     """Store the rows not seen since ``since``, routed, in ``connection``'s transaction
-    (a sync connection: the writer thread's, or ``run_sync``'s); returns them in order."""
+    (a sync connection: the writer thread's, or ``run_sync``'s); returns them in order,
+    each with its ``id``."""
     execute = connection.exec_driver_sql
     time = _SqliteTimes()
     first = first_of_each_key(rows)
@@ -113,16 +126,21 @@ def store_sqlite(
         numbers, earliest, latest = window_query_range(candidates)
         windows = execute(_SQLITE_WINDOWS, (json.dumps(numbers), time(latest), time(earliest)))
         route_rows(candidates, [_window(row) for row in windows])
+    next_id = execute(_SQLITE_NEXT_ID).scalar_one()
+    for offset, row in enumerate(fresh):
+        row.id = next_id + offset
     execute(
         _SQLITE_INSERT,
         [
             (
+                row.id,
                 row.dedup_key,
                 row.connector,
                 row.source,
                 row.destination,
-                row.text,
-                row.binary,
+                # Sealed: the body is in ``sealed`` only (smslocker.privacy).
+                row.text if row.sealed is None else None,
+                row.binary if row.sealed is None else None,
                 row.data_coding,
                 row.encoding,
                 row.parts,
@@ -133,8 +151,11 @@ def store_sqlite(
                 time(row.message_time),
                 row.rental_id,
                 row.account_id,
-                row.codes_json,
+                row.codes_json if row.sealed is None else None,
                 row.service,
+                row.sealed,
+                int(row.held),
+                row.held_reason,
             )
             for row in fresh
         ],
@@ -156,45 +177,82 @@ def store_sqlite(
 
 # --------------------------------------------------------------------------- PostgreSQL
 
-# Semi-joins from the batch's keys and numbers, not "dedup_key = ANY($1)": on a table not
-# analyzed yet (a fresh install at full speed, before autovacuum comes round) the planner
-# took ANY for half the table and scanned all of it, 20 ms a batch and growing; these
-# forms probe the index once per key whatever the statistics say.
-_POSTGRES_DEDUP = (
-    "SELECT k.key FROM unnest($1::varchar[]) AS k(key) WHERE EXISTS ("
-    "SELECT 1 FROM messages AS m WHERE m.dedup_key = k.key AND m.received_at >= $2)"
-)
-# FOR UPDATE: a release or expiry of one of these rentals waits for this batch, so it
-# either happened before (we route by its new window) or sees our messages_count (no
-# refund for a rental that got a message). By id, so that two gateways lock in one order;
-# rentals before numbers, the lock order of smslocker.rentals.ending.
-_POSTGRES_WINDOWS = (
-    f"SELECT {_WINDOW_COLUMNS} FROM unnest($1::varchar[]) AS d(number) "
+# Two statements a batch, whatever it holds: one that looks up (duplicates, windows, the
+# webhook endpoints of the windows' accounts, ids for the new rows) and one that writes
+# (messages, counters, webhook outbox). Each round trip to the server and back was ~0.1 ms
+# of a batch whose budget is 6 ms, and there were eight to ten.
+#
+# Look-up, one result set of tagged rows:
+#   'w' a rental window of a destination: id, account, number, number id, status, times.
+#       FOR UPDATE: a release or expiry of one of these rentals waits for this batch, so
+#       it either happened before (we route by its new window) or sees our
+#       messages_count (no refund for a rental that got a message). By id, so that two
+#       gateways lock in one order; rentals before numbers, the lock order of
+#       smslocker.rentals.ending.
+#   'd' a key already stored within the de-duplication window. Semi-joins from the
+#       batch's keys, not "dedup_key = ANY($1)": on a table not analyzed yet (a fresh
+#       install at full speed, before autovacuum comes round) the planner took ANY for
+#       half the table and scanned all of it, 20 ms a batch and growing; this form probes
+#       the index once per key whatever the statistics say.
+#   'e' an enabled webhook endpoint of an account owning one of those rentals, with the
+#       event types it subscribed to (the outbox rows are made from them: correct for an
+#       endpoint created a moment ago, as it is read in this very transaction).
+#   'i' an id for a new message, from the table's own sequence (one per key of the
+#       batch: a duplicate's id is a gap, as a rolled-back insert's would be), so that
+#       the rows' events, and so their webhooks, can be written with the rows.
+_POSTGRES_LOOK_UP = (
+    "WITH w AS ("
+    f"SELECT {_WINDOW_COLUMNS} FROM unnest($3::varchar[]) AS d(number) "
     "JOIN rentals AS r ON r.number = d.number "
-    "WHERE r.started_at <= $2 AND r.window_end >= $3 ORDER BY r.id FOR UPDATE OF r"
-)
-_POSTGRES_INSERT = (
-    f"INSERT INTO messages ({_COLUMNS}) SELECT * FROM unnest("
-    "$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::text[], "
-    "$6::bytea[], $7::int[], $8::varchar[], $9::int[], $10::bool[], $11::bool[], "
-    "$12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::varchar[], "
-    "$16::int[], $17::text[], $18::varchar[])"
-)
-_POSTGRES_COUNT_RENTALS = (
-    "UPDATE rentals AS r SET messages_count = r.messages_count + u.n, "
-    "first_message_at = COALESCE(r.first_message_at, u.first) "
-    "FROM unnest($1::varchar[], $2::int[], $3::timestamptz[]) AS u(id, n, first) "
-    "WHERE r.id = u.id"
+    "WHERE r.started_at <= $4 AND r.window_end >= $5 ORDER BY r.id FOR UPDATE OF r) "
+    "SELECT 'w', w.id, w.account_id, w.number::text, w.number_id, w.status, w.started_at, "
+    "w.window_end FROM w "
+    "UNION ALL SELECT 'd', k.key, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM unnest($1::varchar[]) AS k(key) WHERE EXISTS ("
+    "SELECT 1 FROM messages AS m WHERE m.dedup_key = k.key AND m.received_at >= $2) "
+    "UNION ALL SELECT 'e', e.id, e.account_id, e.events, NULL, NULL, NULL, NULL "
+    "FROM webhook_endpoints AS e "
+    "WHERE e.enabled AND e.account_id IN (SELECT w.account_id FROM w) "
+    "UNION ALL SELECT 'i', NULL, nextval(pg_get_serial_sequence('messages', 'id'))::int, "
+    "NULL, NULL, NULL, NULL, NULL FROM generate_series(1, $6::int)"
 )
 # Two gateways updating the same numbers can deadlock here; PostgreSQL then fails one
-# batch, whose PDUs are nacked and redelivered: slower, never lost.
+# batch, whose PDUs are nacked and redelivered: slower, never lost. The sub-statements
+# touch different tables and read nothing the others write, so running them as one
+# statement (one snapshot) changes nothing but the round trips; an empty array is a
+# sub-statement that does nothing.
 _POSTGRES_FIRST = f"(u.routed AND n.state IN ({_FIRST_MESSAGE_SOURCES}))"
-_POSTGRES_COUNT_NUMBERS = (
-    "UPDATE numbers AS n SET messages_count = n.messages_count + u.c, "
+_POSTGRES_WRITE = (
+    f"WITH m AS (INSERT INTO messages (id, {_COLUMNS}) SELECT * FROM unnest("
+    "$1::int[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::text[], "
+    "$7::bytea[], $8::int[], $9::varchar[], $10::int[], $11::bool[], $12::bool[], "
+    "$13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::varchar[], "
+    "$17::int[], $18::text[], $19::varchar[], $20::bytea[], $21::bool[], $22::varchar[])), "
+    "r AS (UPDATE rentals AS r SET messages_count = r.messages_count + u.n, "
+    "first_message_at = COALESCE(r.first_message_at, u.first) "
+    "FROM unnest($23::varchar[], $24::int[], $25::timestamptz[]) AS u(id, n, first) "
+    "WHERE r.id = u.id), "
+    "n AS (UPDATE numbers AS n SET messages_count = n.messages_count + u.c, "
     f"state = CASE WHEN {_POSTGRES_FIRST} THEN '{_IN_USE}' ELSE n.state END, "
-    f"state_since = CASE WHEN {_POSTGRES_FIRST} THEN $4 ELSE n.state_since END "
-    "FROM unnest($1::varchar[], $2::int[], $3::bool[]) AS u(e164, c, routed) "
-    "WHERE n.e164 = u.e164"
+    f"state_since = CASE WHEN {_POSTGRES_FIRST} THEN $29 ELSE n.state_since END "
+    "FROM unnest($26::varchar[], $27::int[], $28::bool[]) AS u(e164, c, routed) "
+    "WHERE n.e164 = u.e164), "
+    "h AS (INSERT INTO webhook_deliveries (id, endpoint_id, account_id, event_type, "
+    "payload, status, attempts, next_attempt_at, created_at) SELECT * FROM unnest("
+    "$30::varchar[], $31::varchar[], $32::int[], $33::varchar[], $34::text[], "
+    "$35::varchar[], $36::int[], $37::timestamptz[], $38::timestamptz[])) "
+    "SELECT 1"
+)
+_OUTBOX_COLUMNS = (
+    "id",
+    "endpoint_id",
+    "account_id",
+    "event_type",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
 )
 
 
@@ -203,9 +261,12 @@ async def store_postgres(
     rows: Sequence[PreparedMessage],
     since: datetime,
     now: datetime,
-) -> list[PreparedMessage]:
+    events_of: EventsOf,
+) -> tuple[list[PreparedMessage], list[Event]]:
     """Store the rows not seen since ``since``, routed, in ``connection``'s transaction, on
-    asyncpg's connection underneath it; returns them in arrival order."""
+    asyncpg's connection underneath it, with the webhook outbox rows of their events
+    (``events_of(fresh)``, once the rows have their ids); returns the stored rows in
+    arrival order and their events."""
     # Through SQLAlchemy, this one: its asyncpg adapter begins the transaction lazily, on
     # the first statement it runs; straight to the driver, every statement of the batch
     # was its own autocommitted transaction (test_a_batch_is_one_transaction_...).
@@ -216,46 +277,66 @@ async def store_postgres(
     await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     driver = await _driver(connection)
     first = first_of_each_key(rows)
-    found = await driver.fetch(_POSTGRES_DEDUP, list(first), since)
-    fresh = fresh_rows(first, {row[0] for row in found})
-    if not fresh:
-        return fresh
-    candidates = routable(fresh)
+    candidates = routable(first.values())
     if candidates:
         numbers, earliest, latest = window_query_range(candidates)
-        windows = await driver.fetch(_POSTGRES_WINDOWS, numbers, latest, earliest)
-        route_rows(candidates, [_window(row) for row in windows])
-    await driver.execute(_POSTGRES_INSERT, *_columns(fresh))
+    else:
+        numbers, earliest, latest = [], now, now
+    found = await driver.fetch(
+        _POSTGRES_LOOK_UP, list(first), since, numbers, latest, earliest, len(first)
+    )
+    existing: set[str] = set()
+    windows: list[RentalWindow] = []
+    endpoints: list[EndpointSubscription] = []
+    ids: list[int] = []
+    for record in found:
+        tag = record[0]
+        if tag == "i":
+            ids.append(record[2])
+        elif tag == "d":
+            existing.add(record[1])
+        elif tag == "w":
+            windows.append(_window(tuple(record)[1:]))
+        else:
+            endpoints.append((record[1], record[2], json.loads(record[3] or "[]")))
+    fresh = fresh_rows(first, existing)
+    if not fresh:
+        return fresh, []
+    fresh_candidates = routable(fresh)
+    if fresh_candidates and windows:
+        route_rows(fresh_candidates, windows)
+    for row, message_id in zip(fresh, sorted(ids), strict=False):
+        row.id = message_id
+    events = events_of(fresh)
+    outbox = webhook_deliveries(events, endpoints, now) if endpoints and events else []
     counts = tally(fresh)
-    if counts.rentals:
-        rental_counts = counts.rental_counts()
-        await driver.execute(
-            _POSTGRES_COUNT_RENTALS,
-            [rental_id for rental_id, _, _ in rental_counts],
-            [n for _, n, _ in rental_counts],
-            [first_at for _, _, first_at in rental_counts],
-        )
-    if counts.numbers:
-        number_counts = counts.number_counts()
-        await driver.execute(
-            _POSTGRES_COUNT_NUMBERS,
-            [e164 for e164, _, _ in number_counts],
-            [n for _, n, _ in number_counts],
-            [routed for _, _, routed in number_counts],
-            now,
-        )
-    return fresh
+    rental_counts = counts.rental_counts()
+    number_counts = counts.number_counts()
+    await driver.execute(
+        _POSTGRES_WRITE,
+        [row.id for row in fresh],
+        *_columns(fresh),
+        [rental_id for rental_id, _, _ in rental_counts],
+        [n for _, n, _ in rental_counts],
+        [first_at for _, _, first_at in rental_counts],
+        [e164 for e164, _, _ in number_counts],
+        [n for _, n, _ in number_counts],
+        [routed for _, _, routed in number_counts],
+        now,
+        *([delivery[column] for delivery in outbox] for column in _OUTBOX_COLUMNS),
+    )
+    return fresh, events
 
 
 def _columns(rows: Sequence[PreparedMessage]) -> tuple[list[Any], ...]:
-    """The rows as 18 column arrays, for one ``INSERT ... SELECT * FROM unnest(...)``."""
+    """The rows as 21 column arrays, for one ``INSERT ... SELECT * FROM unnest(...)``."""
     return (
         [row.dedup_key for row in rows],
         [row.connector for row in rows],
         [row.source for row in rows],
         [row.destination for row in rows],
-        [row.text for row in rows],
-        [row.binary for row in rows],
+        [row.text if row.sealed is None else None for row in rows],
+        [row.binary if row.sealed is None else None for row in rows],
         [row.data_coding for row in rows],
         [row.encoding for row in rows],
         [row.parts for row in rows],
@@ -266,8 +347,11 @@ def _columns(rows: Sequence[PreparedMessage]) -> tuple[list[Any], ...]:
         [row.message_time for row in rows],
         [row.rental_id for row in rows],
         [row.account_id for row in rows],
-        [row.codes_json for row in rows],
+        [row.codes_json if row.sealed is None else None for row in rows],
         [row.service for row in rows],
+        [row.sealed for row in rows],
+        [row.held for row in rows],
+        [row.held_reason for row in rows],
     )
 
 

@@ -42,9 +42,11 @@ from typing import Literal, NamedTuple, TypeAlias
 __all__ = [
     "MIN_SCORE",
     "Code",
+    "CodeExtractor",
     "CodeKind",
     "extract_codes",
     "parse_origin_bound",
+    "template_of",
     "trie_alternation",
 ]
 
@@ -541,16 +543,28 @@ def _score(text: str, token: _Token, context: _Context, low: int, high: int) -> 
 
 def extract_codes(text: str) -> tuple[Code, ...]:
     """The codes in ``text``, best first, one per value; empty when there is none."""
-    ranked: dict[str, tuple[float, int, Code]] = {}
-    origin_bound = parse_origin_bound(text)
-    if origin_bound is not None:
-        ranked[origin_bound.value] = (-1.0, -1, origin_bound)
+    return _ranked(text, parse_origin_bound(text), _candidates(text))
+
+
+class _Candidate(NamedTuple):
+    """A scored token, by position: its value is read from the text it was found in."""
+
+    start: int
+    end: int
+    alphanumeric: bool
+    score: float
+    kind: CodeKind
+
+
+def _candidates(text: str) -> list[_Candidate]:
+    """The tokens of ``text`` that score as codes, in text order (before ranking)."""
     if _PRECHECK.search(text) is None:
-        return (origin_bound,) if origin_bound is not None else ()
+        return []
     tokens = _tokens(text)
     if not any(token.value for token in tokens):
-        return (origin_bound,) if origin_bound is not None else ()
+        return []
     context = _Context(text)
+    found = []
     last = len(tokens) - 1
     for index, token in enumerate(tokens):
         if not token.value:
@@ -558,9 +572,103 @@ def extract_codes(text: str) -> tuple[Code, ...]:
         low = tokens[index - 1].end if index > 0 else -1
         high = tokens[index + 1].start if index < last else len(text) + 1
         code = _score(text, token, context, low, high)
-        if code is None or code.score < MIN_SCORE:
-            continue
-        previous = ranked.get(code.value)
-        if previous is None or -previous[0] < code.score:
-            ranked[code.value] = (-code.score, token.start, code)
+        if code is not None and code.score >= MIN_SCORE:
+            found.append(
+                _Candidate(token.start, token.end, token.alphanumeric, code.score, code.kind)
+            )
+    return found
+
+
+_NOT_DIGIT = re.compile(r"\D")
+
+
+def _ranked(text: str, origin_bound: Code | None, found: list[_Candidate]) -> tuple[Code, ...]:
+    """Best first, one per value (the origin-bound code first of all)."""
+    if not found:
+        return (origin_bound,) if origin_bound is not None else ()
+    ranked: dict[str, tuple[float, int, Code]] = {}
+    if origin_bound is not None:
+        ranked[origin_bound.value] = (-1.0, -1, origin_bound)
+    for start, end, alphanumeric, score, kind in found:
+        value = text[start:end]
+        if not alphanumeric:
+            # What _plain_token and _grouped_tokens made of it: the digits, in ASCII.
+            value = _ascii_digits(value if value.isdigit() else _NOT_DIGIT.sub("", value))
+        previous = ranked.get(value)
+        if previous is None or -previous[0] < score:
+            ranked[value] = (-score, start, Code(value, score, kind))
     return tuple(entry[2] for entry in sorted(ranked.values(), key=lambda entry: entry[:2]))
+
+
+# --------------------------------------------------------------------------- templates
+
+#: ASCII digits to "1"; a zero that starts a number is put back (phone numbers start with
+#: one: _phone_like), any other zero reads as any other digit.
+_TEMPLATE = str.maketrans("0123456789", "1111111111")
+_LEADING_ZERO = re.compile(r"(?<!\d)0")
+#: 4-digit runs: the year test reads their value, so a text with one in 1900-2099 is not
+#: a template's.
+_FOUR_DIGITS = re.compile(r"(?<!\d)\d{4}(?!\d)")
+#: Context words holding a digit ("2fa"), as they read in a template.
+_TEMPLATE_DIGIT_WORDS = tuple(
+    word.translate(_TEMPLATE) for word in _WORDS if any(char.isdigit() for char in word)
+)
+
+
+def template_of(text: str) -> str | None:
+    """``text`` with its ASCII digits masked, when the codes found in ``text`` depend on
+    its digits only through their positions; None otherwise.
+
+    Services send the same text with a new code each time ("Your code is 482913"): such
+    texts share a template, and so the positions and scores of their candidates. What
+    else reads a digit's value is kept out: a zero starting a number (phone numbers)
+    survives the mask, a possible year (1900-2099) or a context word with a digit ("2fa") makes the
+    text its own.
+    """
+    template = text.translate(_TEMPLATE)
+    if "0" in text:
+        zeros = [match.start() for match in _LEADING_ZERO.finditer(text)]
+        if zeros:
+            chars = list(template)
+            for position in zeros:
+                chars[position] = "0"
+            template = "".join(chars)
+    for match in _FOUR_DIGITS.finditer(text):
+        if 1900 <= int(_ascii_digits(match.group())) <= 2099:
+            return None
+    if _TEMPLATE_DIGIT_WORDS:
+        lowered = template.lower()
+        if any(word in lowered for word in _TEMPLATE_DIGIT_WORDS):
+            return None
+    return template
+
+
+class CodeExtractor:
+    """:func:`extract_codes` with a memo of templates (:func:`template_of`): same answers.
+
+    The scoring of a template is done once; each message of it pays for the mask, a
+    dictionary look-up and building its codes (a few µs instead of tens). The memo keeps
+    the ``max_templates`` most recently added templates; one per sink, not shared
+    between threads.
+    """
+
+    def __init__(self, max_templates: int = 4096) -> None:
+        self.max_templates = max_templates
+        self._seen: dict[str, list[_Candidate]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __call__(self, text: str) -> tuple[Code, ...]:
+        template = template_of(text)
+        if template is None:
+            return extract_codes(text)
+        found = self._seen.get(template)
+        if found is None:
+            self.misses += 1
+            found = _candidates(text)
+            if len(self._seen) >= self.max_templates:
+                del self._seen[next(iter(self._seen))]  # the oldest template
+            self._seen[template] = found
+        else:
+            self.hits += 1
+        return _ranked(text, parse_origin_bound(text), found)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
+from smslocker.metrics import PURGED
 from smslocker.settings import RetentionSettings
 from smslocker.store import Database
 from smslocker.store.models import Message
@@ -38,6 +39,8 @@ async def purge(
     """Apply the retention settings at ``now``; returns what was purged and deleted."""
     rows = await _delete_old_rows(db, now - timedelta(seconds=retention.metadata_s), chunk)
     bodies = await _purge_old_bodies(db, now, now - timedelta(seconds=retention.body_s), chunk)
+    PURGED.labels(what="message_rows").inc(rows)
+    PURGED.labels(what="message_bodies").inc(bodies)
     return PurgeCounts(bodies=bodies, rows=rows)
 
 
@@ -67,7 +70,7 @@ async def _purge_old_bodies(db: Database, now: datetime, before: datetime, chunk
             result = await connection.execute(
                 update(Message)
                 .where(Message.id.in_(ids.scalar_subquery()))
-                .values(text=None, binary=None, codes=None, body_purged_at=now)
+                .values(text=None, binary=None, codes=None, sealed=None, body_purged_at=now)
             )
         purged = int(result.rowcount)
         total += purged

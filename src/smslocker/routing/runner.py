@@ -4,7 +4,9 @@
 
 1. open the database from the settings and apply the migrations;
 2. build the :class:`~.ingest.StoreSink` (with the operator's sender table loaded
-   into the sender directory, and the pool's probe completion when it has one);
+   into the sender directory, the pool's probe completion when it has one, and the
+   bus: Redis when ``redis_url`` is set, so that the API processes' WebSocket and SSE
+   subscribers hear of the messages this process stores);
 3. start one :class:`~smslocker.gateway.Connector` per ``[[connectors]]`` entry;
 4. run the rentals sweeper and the retention purge in the background;
 5. print one JSON line ``{"event": "ready", ...}`` on stdout (tests and scripts wait
@@ -27,9 +29,12 @@ from typing import TextIO
 
 from sqlalchemy import select
 
+from smslocker.delivery.bus import open_bus
 from smslocker.gateway import Connector
 from smslocker.log import get_logger
+from smslocker.privacy.keyring import KeyRing
 from smslocker.routing.senders import SenderDirectory
+from smslocker.screening.store import rule_cache
 from smslocker.settings import Settings
 from smslocker.signals import wait_for_stop_signal
 from smslocker.store import open_database, upgrade
@@ -60,6 +65,7 @@ async def run_gateway(
     database = open_database(
         settings.resolved_database_url(), sqlite_synchronous=settings.sqlite.synchronous
     )
+    bus = open_bus(settings.redis_url)
     try:
         await upgrade(database)
         directory = await load_sender_directory(database)
@@ -69,6 +75,13 @@ async def run_gateway(
             clock=clock,
             guess_service=directory.guess_service,
             complete_probe=default_probe_completer(),
+            bus=bus,
+            ring=(
+                KeyRing.load_or_create(settings.resolved_key_file())
+                if settings.privacy.encrypt_bodies
+                else None
+            ),
+            screen=rule_cache(database).rules,  # inbound filters (smslocker.screening)
         )
         connectors = [Connector(config, sink) for config in settings.connector_configs()]
         background = [
@@ -95,6 +108,7 @@ async def run_gateway(
             await asyncio.gather(*background, return_exceptions=True)
             log.info("gateway.stopped", **vars(sink.stats))
     finally:
+        await bus.close()
         await database.close()
 
 

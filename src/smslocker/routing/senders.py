@@ -227,6 +227,10 @@ _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu", "ne", 
 _SIGNATURE = re.compile(r"[【\[]([^】\]\n]{1,24})[】\]]")
 
 
+#: Sources whose service is remembered (then the memory starts again).
+_MAX_REMEMBERED_SOURCES = 65536
+
+
 def _unspaced(name: str) -> bool:
     """True for names in scripts that attach words to each other (Thai, CJK, Hangul)."""
     return any(ord(char) >= 0x0E00 and not 0x1E00 <= ord(char) < 0x2000 for char in name)
@@ -277,6 +281,7 @@ class SenderDirectory:
     ) -> None:
         self._senders: dict[str, str] = {}
         self._domains: dict[str, str] = {}
+        self._by_source: dict[str, str | None] = {}
         self._brands: dict[str, str] = {}
         self._brands_at_word_start = re.compile("(?!)")
         self._brands_anywhere = re.compile("(?!)")
@@ -306,6 +311,7 @@ class SenderDirectory:
             brand_names[_checked(" ".join(brand.lower().split()), brand)] = _service_tag(service)
         self._senders.update(senders)
         self._domains.update(domains)
+        self._by_source.clear()
         if brand_names:
             self._brands.update(brand_names)
             names = self._brands
@@ -319,6 +325,19 @@ class SenderDirectory:
 
     def service_for_sender(self, source: str) -> str | None:
         """The service of a sender id, short code or domain; None when unknown."""
+        # Remembered per source (the answer is a function of the tables, and extend
+        # forgets them all): services send from a few ids, and ingest asks for each SMS.
+        try:
+            return self._by_source[source]
+        except KeyError:
+            pass
+        service = self._look_up_sender(source)
+        if len(self._by_source) >= _MAX_REMEMBERED_SOURCES:
+            self._by_source.clear()
+        self._by_source[source] = service
+        return service
+
+    def _look_up_sender(self, source: str) -> str | None:
         if _is_domain(source):
             return self.service_for_domain(source)
         key = _sender_key(source)

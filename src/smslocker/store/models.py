@@ -22,7 +22,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -179,6 +181,13 @@ class Message(Base):
         Index("ix_messages_dedup", "dedup_key", "received_at"),
         Index("ix_messages_received", "received_at"),
         Index("ix_messages_account", "account_id", "id"),
+        # Only held rows are indexed: ingest pays nothing for the others.
+        Index(
+            "ix_messages_held",
+            "id",
+            sqlite_where=text("held"),
+            postgresql_where=text("held"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -202,6 +211,12 @@ class Message(Base):
     codes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONText)
     service: Mapped[str | None] = mapped_column(String(50))
     body_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The body (text, binary, codes) sealed with the key ring when encryption at rest is
+    # on (those three columns are then NULL); see smslocker.privacy (migration 0007).
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Kept out of every inbox by an inbound filter until an operator releases it.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    held_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class SenderService(Base):
@@ -251,6 +266,10 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A key is ``kind`` "key" (made by an operator, lives until revoked) or "session"
+    # (made by a password sign-in, role user, dead after ``expires_at``).
+    kind: Mapped[str] = mapped_column(String(10), default="key", server_default="key")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConnectorRow(Base):
@@ -332,3 +351,109 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+# --------------------------------------------------------------------------- guard (0005)
+
+
+class GuardAccountState(Base):
+    """Where the abuse rules stand with an account (no row: nothing ever happened).
+
+    ``level`` is the last escalation step taken (1 slow down, 2 verification required,
+    3 suspended; 0 after an operator cleared it), ``last_action_at`` when.
+    """
+
+    __tablename__ = "guard_account_states"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    last_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    slow_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verification_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GuardAlert(Base):
+    """An action an abuse rule took (or a fact it wants an operator to see), with evidence."""
+
+    __tablename__ = "guard_alerts"
+    __table_args__ = (Index("ix_guard_alerts_account", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rule: Mapped[str] = mapped_column(String(50))
+    action: Mapped[str] = mapped_column(String(30))
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
+
+
+class RentalReport(Base):
+    """A renter's feedback on a rental (one per rental): the number did not work."""
+
+    __tablename__ = "rental_reports"
+    __table_args__ = (Index("ix_rental_reports_account", "account_id", "created_at"),)
+
+    rental_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer)
+    number_id: Mapped[int] = mapped_column(Integer, index=True)
+    service: Mapped[str | None] = mapped_column(String(50))
+    reason: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """The append-only audit trail; ``hash`` chains each entry to the one before it.
+
+    ``id`` is given by the writer (previous id + 1, under a lock), not by a sequence: a
+    gap or a duplicate is then a break in the chain, not something a sequence hides.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_action", "action", "id"),
+        Index("ix_audit_log_actor", "actor", "id"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AccountPassword(Base):
+    """An account's password, set by the operator: a scrypt hash with its salt and
+    parameters (``smslocker.accounts.passwords``). A table of its own, so the hash is
+    never read by the many queries that read accounts."""
+
+    __tablename__ = "account_passwords"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --------------------------------------------------------------------------- inbound filters (0007)
+
+
+class InboundFilter(Base):
+    """An operator's inbound filter rule (see smslocker.screening.rules)."""
+
+    __tablename__ = "inbound_filters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connector: Mapped[str | None] = mapped_column(String(100))
+    field: Mapped[str] = mapped_column(String(10))
+    match: Mapped[str] = mapped_column(String(10))
+    pattern: Mapped[str] = mapped_column(String(500))
+    action: Mapped[str] = mapped_column(String(10))
+    service: Mapped[str | None] = mapped_column(String(50))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -30,7 +30,7 @@ from ..auth import admin_principal
 from ..deps import PlatformDep
 from ..problems import Problem, register_domain_error
 from ..views import message_json, problems
-from . import admin_accounts, admin_connectors, admin_numbers
+from . import admin_accounts, admin_connectors, admin_guard, admin_numbers
 
 register_domain_error(UnknownNumber, 404, "number-not-found")
 register_domain_error(NumberBusy, 409, "number-busy")
@@ -50,6 +50,7 @@ router = APIRouter(
 router.include_router(admin_numbers.router)
 router.include_router(admin_accounts.router)
 router.include_router(admin_connectors.router)
+router.include_router(admin_guard.router)
 
 MAX_ID = 2**31 - 1
 SERVICE = r"^[A-Za-z0-9_.\-]{1,50}$"
@@ -110,7 +111,9 @@ async def get_unmatched(
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="the last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    messages = await unmatched_messages(platform.db, after=after, limit=limit)
+    messages = await unmatched_messages(
+        platform.db, after=after, limit=limit, ring=platform.keyring
+    )
     return {
         "messages": [
             {**message_json(message), "connector": message.connector} for message in messages

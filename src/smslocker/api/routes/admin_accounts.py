@@ -7,9 +7,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smslocker.accounts import ApiKeyView, Role, create_key, list_keys, revoke_key
+from smslocker.accounts.passwords import MAX_LENGTH as MAX_PASSWORD
+from smslocker.accounts.passwords import MIN_LENGTH as MIN_PASSWORD
+from smslocker.accounts.passwords import WeakPassword
+from smslocker.accounts.sessions import remove_password, set_password
 from smslocker.platform import Platform
 from smslocker.rentals import InvalidRequest, adjust, create_account, ledger_of, top_up
 from smslocker.rentals.accounts import (
@@ -20,6 +24,7 @@ from smslocker.rentals.accounts import (
 )
 from smslocker.rentals.credits import LedgerRow
 
+from .. import guard as guard_hooks
 from ..deps import PlatformDep
 from ..problems import Problem
 from ..views import iso, problems
@@ -161,6 +166,7 @@ async def patch_account(
     platform: PlatformDep, account_id: AccountId, body: AccountPatch
 ) -> dict[str, Any]:
     account = await update_account(platform.db, account_id, tier=body.tier, status=body.status)
+    await guard_hooks.account_patched(platform, account_id, body.model_dump(exclude_none=True))
     return account_json(account)
 
 
@@ -246,4 +252,55 @@ async def delete_key(
     key_id: Annotated[str, Path(pattern=r"^[a-z0-9]{1,16}$", description="the key's id")],
 ) -> Response:
     await revoke_key(platform.db, key_id, platform.now())
+    return Response(status_code=204)
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(
+        min_length=MIN_PASSWORD,
+        max_length=MAX_PASSWORD,
+        description=f"at least {MIN_PASSWORD} characters; stored as a scrypt hash",
+    )
+
+    @field_validator("password")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        # JSON can carry a lone surrogate ("\ud800"), which no hash can take.
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("not valid Unicode text") from None
+        return value
+
+
+@router.put(
+    "/accounts/{account_id}/password",
+    status_code=204,
+    summary="Set the account's password (for `POST /api/v1/session`); ends its sessions",
+    responses=problems(404, 422),
+)
+async def put_password(platform: PlatformDep, account_id: AccountId, body: PasswordIn) -> Response:
+    await get_account(platform.db, account_id)
+    try:
+        await set_password(platform.db, account_id, body.password, platform.now())
+    except WeakPassword as error:  # the length after Unicode normalisation
+        raise Problem(422, "weak-password", str(error)) from None
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/accounts/{account_id}/password",
+    status_code=204,
+    summary="Remove the account's password: no more sign-in, its sessions end",
+    responses=problems(404),
+)
+async def delete_password(platform: PlatformDep, account_id: AccountId) -> Response:
+    await get_account(platform.db, account_id)
+    if not await remove_password(platform.db, account_id, platform.now()):
+        raise Problem(404, "no-password", f"account {account_id} has no password")
     return Response(status_code=204)

@@ -32,6 +32,7 @@ from smslocker.gateway.registry import ConnectorNotFound, ConnectorRecord, get_c
 from smslocker.log import get_logger
 from smslocker.platform import Platform
 from smslocker.routing.ingest import StoreSink, default_probe_completer
+from smslocker.screening.store import rule_cache
 
 from ..deps import PlatformDep
 from ..problems import Problem
@@ -88,6 +89,9 @@ def ingest_sink(app: Starlette, platform: Platform) -> Sink:
             clock=platform.clock,
             guess_service=platform.senders.guess_service,
             complete_probe=default_probe_completer(),
+            bus=platform.bus,
+            ring=platform.keyring,
+            screen=rule_cache(platform.db).rules,  # inbound filters (smslocker.screening)
         )
         app.state.ingest_sink = sink
     return sink

@@ -19,6 +19,7 @@ from smslocker.platform import Platform
 from smslocker.routing.inbox import MAX_LIMIT, InboxMessage, LatestCode, latest_code
 from smslocker.routing.inbox import rental_messages as inbox_messages
 
+from .. import guard as guard_hooks
 from ..auth import User
 from ..deps import PlatformDep
 from ..longpoll import MAX_WAIT_S, Gone, wait_for
@@ -56,10 +57,16 @@ async def read_messages(
 
     async def read() -> list[InboxMessage]:
         return await inbox_messages(
-            platform.db, principal.account_id, rental_id, after=after, limit=limit
+            platform.db,
+            principal.account_id,
+            rental_id,
+            after=after,
+            limit=limit,
+            ring=platform.keyring,
         )
 
     messages = await wait_for(platform.bus, f"rental:{rental_id}", read, bool, wait, gone)
+    await guard_hooks.message_read(platform, principal, rental_id, messages)  # audit
     return {
         "messages": messages_json(messages),
         "next_after": messages[-1].id if messages else after,
@@ -111,7 +118,9 @@ async def get_code(
     rental_id = checked_rental_id(rental_id)
 
     async def read() -> LatestCode | None:
-        found = await latest_code(platform.db, principal.account_id, rental_id)
+        found = await latest_code(
+            platform.db, principal.account_id, rental_id, ring=platform.keyring
+        )
         return found if found is not None and found.message_id > after else None
 
     found = await wait_for(

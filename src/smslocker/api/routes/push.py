@@ -31,7 +31,6 @@ import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import fields
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, WebSocket
@@ -51,7 +50,7 @@ from smslocker.delivery.events import (
 from smslocker.log import get_logger
 from smslocker.platform import Platform
 from smslocker.rentals import RentalNotFound
-from smslocker.routing.inbox import MAX_LIMIT, InboxMessage, rental_messages
+from smslocker.routing.inbox import INBOX_COLUMNS, MAX_LIMIT, inbox_message, rental_messages
 from smslocker.store.models import Message
 
 from ..auth import User, principal_of
@@ -104,7 +103,7 @@ async def _rental_backlog(
 ) -> AsyncIterator[Event]:
     while True:
         page = await rental_messages(
-            platform.db, account_id, rental_id, after=after, limit=MAX_LIMIT
+            platform.db, account_id, rental_id, after=after, limit=MAX_LIMIT, ring=platform.keyring
         )
         for message in page:
             yield message_event(account_id, rental_id, message_json(message))
@@ -113,22 +112,23 @@ async def _rental_backlog(
         after = page[-1].id
 
 
-_INBOX_COLUMNS = tuple(Message.__table__.columns[field.name] for field in fields(InboxMessage))
-
-
 async def _account_backlog(platform: Platform, account_id: int, after: int) -> AsyncIterator[Event]:
     """The account's routed messages after ``after``, oldest first (every rental's)."""
     while True:
         query = (
-            select(*_INBOX_COLUMNS)
-            .where(Message.account_id == account_id, Message.id > after)
+            select(*INBOX_COLUMNS)
+            .where(
+                Message.account_id == account_id,
+                Message.id > after,
+                Message.held.is_(False),  # held by an inbound filter (smslocker.screening)
+            )
             .order_by(Message.id)
             .limit(MAX_LIMIT)
         )
         async with platform.db.read() as connection:
             rows = (await connection.execute(query)).all()
         for row in rows:
-            message = InboxMessage(**row._mapping)
+            message = inbox_message(row, platform.keyring)
             if message.rental_id is not None:
                 yield message_event(account_id, message.rental_id, message_json(message))
         if len(rows) < MAX_LIMIT:

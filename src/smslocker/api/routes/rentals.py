@@ -31,6 +31,7 @@ from smslocker.rentals.views import RENTAL_COLUMNS
 from smslocker.store.models import Rental
 
 from .. import availability
+from .. import guard as guard_hooks
 from ..auth import User
 from ..deps import PlatformDep
 from ..views import (
@@ -103,6 +104,7 @@ async def rent_for(platform: Platform, principal: Principal, body: RentIn) -> Re
         number=body.number,
         duration_s=body.duration_s,
     )
+    await guard_hooks.before_rent(platform, principal)  # quota, slow-down (429)
     observer = RentalEvents(platform.clock, platform.bus)
     rental = await rentals.rent(
         platform.db,
@@ -113,6 +115,7 @@ async def rent_for(platform: Platform, principal: Principal, body: RentIn) -> Re
         observer=observer,
     )
     await observer.committed()
+    await guard_hooks.after_rent(platform, principal, rental)  # abuse rules
     return rental
 
 
@@ -307,6 +310,7 @@ async def _end(
         observer=observer,
     )
     await observer.committed()
+    await guard_hooks.after_end(platform, principal, rental)  # abuse rules
     return rental_json(rental)
 
 
@@ -345,10 +349,11 @@ def expires_in(rental: RentalView, now: datetime) -> int:
 
 
 def _include_sub_routers() -> None:
-    from . import messages, short_forms
+    from . import messages, reports, short_forms
 
     router.include_router(messages.router)
     router.include_router(short_forms.router)
+    router.include_router(reports.router)
 
 
 _include_sub_routers()

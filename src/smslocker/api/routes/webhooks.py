@@ -40,6 +40,7 @@ EventName = Literal[
     "rental.released",
     "rental.cancelled",
     "rental.expired",
+    "alert.raised",
 ]
 assert set(get_args(EventName)) == set(EVENT_TYPES), "EventName must list EVENT_TYPES"
 
