@@ -33,6 +33,8 @@ from typing import IO
 import pytest
 from routing_support import add_account, add_number, add_rental, stored
 
+from smslocker.privacy.bodies import open_body
+from smslocker.privacy.keyring import KeyRing
 from smslocker.routing.inbox import rental_messages
 from smslocker.simulator import Simulator, SimulatorConfig
 from smslocker.store import Database, upgrade
@@ -231,17 +233,21 @@ async def prove_no_loss(url: str, tmp_path: Path, run: Run, seed: int) -> None:
     assert gateway.starts == run.kills + 1
     assert stats.lost > 0 or stats.redeliveries > 0, "no kill hit a message in flight"
 
+    # Bodies are sealed at rest by default, with the key ring of the gateway's data folder.
+    ring = KeyRing.load(tmp_path / "keys" / "message-keys.json")
     database = Database(url)
     try:
         rows = await stored(database)
         inbox = []
         after = 0
-        while page := await rental_messages(database, account, rental, after=after, limit=1000):
+        while page := await rental_messages(
+            database, account, rental, after=after, limit=1000, ring=ring
+        ):
             inbox.extend(page)
             after = page[-1].id
     finally:
         await database.close()
-    counts = Counter(row.text for row in rows)
+    counts = Counter(open_body(ring, row.sealed).text for row in rows)
     assert [text for text, n in counts.items() if n > 1] == [], "stored more than once"
     assert sorted(counts) == sorted(text for _, text in messages), "lost messages"
     rented_texts = sorted(text for destination, text in messages if "+" + destination == RENTED)

@@ -88,16 +88,27 @@ class KeyRing:
     def load_or_create(cls, path: Path) -> KeyRing:
         """The ring in ``path``; on first start a new file with one key, mode 0600."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            _warn_if_readable_by_others(path)
+            return cls.load(path)
         key_id = _new_id()
         document = _document({key_id: AESGCM.generate_key(bit_length=KEY_BYTES * 8)}, key_id)
+        # Written whole to a file of our own, then linked into place: a process killed
+        # half-way leaves no empty key file behind, and of two first starts racing, the
+        # first link wins and the other loads its key.
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            ring = cls.load(path)
-            _warn_if_readable_by_others(path)
-            return ring
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(document)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(document)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return cls.load(path)
+        finally:
+            temporary.unlink(missing_ok=True)
         log.info("privacy.key_file_created", path=str(path), key_id=key_id)
         return cls.load(path)
 
