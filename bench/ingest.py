@@ -57,6 +57,27 @@ def cpu_seconds() -> float:
 # --------------------------------------------------------------------------- receiver
 
 
+def _screen_of(count: int) -> Any:
+    """``count`` inbound filter rules that the benchmark's messages all pass: deny rules on
+    sources, hold rules on content patterns (the cost of a realistic operator rule set)."""
+    from smslocker.screening.rules import Action, Field, FilterRule, Match, RuleSet
+
+    rules = [
+        FilterRule(index, Field.SOURCE, Match.EXACT, f"spammer-{index}", Action.DENY)
+        if index % 2
+        else FilterRule(
+            index, Field.CONTENT, Match.REGEX, rf"casino\s+bonus\s+{index}", Action.HOLD
+        )
+        for index in range(count)
+    ]
+    rule_set = RuleSet(rules)
+
+    async def screen() -> RuleSet:
+        return rule_set
+
+    return screen
+
+
 async def receive(args: argparse.Namespace) -> dict[str, Any]:
     """The receiver process: bind, store ``count`` messages, report."""
     from sqlalchemy import func, select
@@ -79,6 +100,7 @@ async def receive(args: argparse.Namespace) -> dict[str, Any]:
         extract_codes=not args.no_enrich,
         bus=InProcessBus(),
         ring=KeyRing.generate() if args.encrypt else None,
+        screen=_screen_of(args.filters) if args.filters else None,
     )
     first: list[float] = []
     accept = sink.accept
@@ -222,7 +244,12 @@ async def drop_schema(url: str, schema: str) -> None:
 
 
 def run_once(
-    url: str, schema: str | None, count: int, no_enrich: bool, encrypt: bool = False
+    url: str,
+    schema: str | None,
+    count: int,
+    no_enrich: bool,
+    encrypt: bool = False,
+    filters: int = 0,
 ) -> dict[str, Any]:
     smpp_port, http_port = free_port(), free_port()
     env = {**os.environ, "SMSLOCKER_LOG_LEVEL": "WARNING"}
@@ -250,6 +277,8 @@ def run_once(
             command.append("--no-enrich")
         if encrypt:
             command.append("--encrypt")
+        if filters:
+            command += ["--filters", str(filters)]
         receiver = subprocess.run(
             command, capture_output=True, text=True, timeout=900, env=env, check=False
         )
@@ -289,7 +318,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
 
 def bench(label: str, url: str, schema: str | None, args: argparse.Namespace) -> dict[str, Any]:
     asyncio.run(prepare_database(url, schema, min(args.rentals, args.count)))
-    result = run_once(url, schema, args.count, args.no_enrich, args.encrypt)
+    result = run_once(url, schema, args.count, args.no_enrich, args.encrypt, args.filters)
     result["database"] = label
     if result["generator_cpu_share"] > 0.9:
         verdict = "the generator is the bottleneck"
@@ -315,6 +344,9 @@ def main() -> None:
     parser.add_argument("--no-enrich", action="store_true", help="no OTP codes, no service")
     parser.add_argument(
         "--encrypt", action="store_true", help="seal bodies at rest (smslocker.privacy)"
+    )
+    parser.add_argument(
+        "--filters", type=int, default=0, metavar="N", help="N inbound filter rules, all passed"
     )
     parser.add_argument("--quick", action="store_true", help="a short run (used by the tests)")
     # The receiver subprocess's own options.
