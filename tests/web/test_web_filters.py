@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from web_support import CHROMIUM_ARGS, SCREENSHOTS, LiveServer, chromium_path, live_server
+from web_support import SCREENSHOTS, LiveServer, live_server
 
 US = ["+14155550111"]
 WAIT_MS = 30_000
@@ -23,21 +23,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     with live_server(tmp_path / "data") as server:
         server.seed(US, "US")
         yield server
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def deliver_screened(server: LiveServer, number: str, text: str, source: str) -> None:

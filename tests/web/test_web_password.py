@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import CHROMIUM_ARGS, LiveServer, chromium_path, live_server
+from web_support import LiveServer, live_server
 
 US = ["+14155550201", "+14155550202"]
 PASSWORD = "renter's long password"
@@ -25,21 +25,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     with live_server(tmp_path / "data") as server:
         server.seed(US, "US")
         yield server
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def set_password(server: LiveServer, name: str, password: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import CHROMIUM_ARGS, SCREENSHOTS, LiveServer, chromium_path, live_server
+from web_support import SCREENSHOTS, LiveServer, live_server
 
 US = ["+14155550101", "+14155550102", "+14155550103"]
 GB = ["+447700900101", "+447700900102"]
@@ -25,21 +25,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
         server.seed(US, "US")
         server.seed(GB, "GB")
         yield server
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def sign_in(page: Any, server: LiveServer, key: str) -> None:
