@@ -12,6 +12,7 @@ import pytest
 from api_support import MakeAccount, SeedNumbers, auth, deliver_sms
 from sqlalchemy import select, update
 
+from smslocker.delivery.worker import WebhookWorker
 from smslocker.log import get_logger
 from smslocker.platform import Platform
 from smslocker.privacy.bodies import open_body, seal_body
@@ -140,7 +141,7 @@ async def test_reencrypt_moves_bodies_to_the_new_key_and_seals_clear_ones(
     assert [m["text"] for m in page["messages"]] == [TEXT, "Second code 111222"]
 
 
-async def test_logs_never_contain_message_text_or_codes(
+async def test_logs_never_contain_message_text_codes_keys_or_secrets(
     client: httpx.AsyncClient,
     platform: Platform,
     sink: StoreSink,
@@ -151,12 +152,32 @@ async def test_logs_never_contain_message_text_or_codes(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     get_logger("tests.scan").warning("scan.marker")  # proves the capture sees our logs
-    key, rental_id = await _rent_and_receive(client, platform, sink, make_account, seed_numbers)
-    await client.get(f"/api/v1/rentals/{rental_id}/messages", headers=auth(key))
-    await client.get(f"/api/v1/rentals/{rental_id}/code", headers=auth(key))
-    await client.post(f"/api/v1/rentals/{rental_id}/release", headers=auth(key))
+    _, key = await make_account()
+    await seed_numbers(1)
+    hook = await client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example/in", "events": ["message.received"]},
+        headers=auth(key),
+    )
+    secret = hook.json()["secret"]
+    rental = (await client.post("/api/v1/rentals", json={}, headers=auth(key))).json()
+    await deliver_sms(platform, sink, rental["number"], TEXT)
+    await client.get(f"/api/v1/rentals/{rental['id']}/messages", headers=auth(key))
+    await client.get(f"/api/v1/rentals/{rental['id']}/code", headers=auth(key))
+    delivered: list[bytes] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        delivered.append(request.content)
+        return httpx.Response(204)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as http:
+        worker = WebhookWorker(platform.db, platform.clock, client=http)
+        assert await worker.run_once() == 1
+    assert CODE.encode() in delivered[0]  # the webhook carried the code...
+    await client.post(f"/api/v1/rentals/{rental['id']}/release", headers=auth(key))
     captured = capsys.readouterr()
     logs = captured.err + captured.out + caplog.text
     assert "scan.marker" in logs
-    for secret in ("Zorblax", CODE, key):
-        assert secret not in logs
+    assert "webhook.attempt" in logs  # ...and its delivery was logged, without it
+    for leaked in ("Zorblax", CODE, key, secret, secret.removeprefix("whsec_")):
+        assert leaked not in logs
