@@ -5,15 +5,12 @@ delivers an SMS over SMPP, ``wait_for_code`` returns its code, the rental is rel
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from serve_support import cli, environment, serve
 from smslocker.client import AsyncClient
 from smslocker.simulator import Account, Simulator, SimulatorConfig
 
@@ -21,58 +18,6 @@ from smslocker.simulator import Account, Simulator, SimulatorConfig
 pytestmark = pytest.mark.timeout(120)
 
 NUMBER = "+14155550142"
-#: Seconds a process may take to start (imports, migrations).
-START_S = 45.0
-
-
-def environment(data: Path) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("SMSLOCKER_")}
-    env.update(SMSLOCKER_DATA_DIR=str(data), SMSLOCKER_LOG_FORMAT="json")
-    return env
-
-
-async def smslocker(cwd: Path, env: dict[str, str], *args: str) -> list[str]:
-    """Run ``smslocker ARGS`` to the end; its stdout lines."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "smslocker",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), START_S)
-    assert process.returncode == 0, err.decode()
-    return out.decode().splitlines()
-
-
-@contextlib.asynccontextmanager
-async def served(cwd: Path, env: dict[str, str]) -> AsyncIterator[str]:
-    """``smslocker serve --port 0`` until its ready line; yields its URL; killed after."""
-    with (cwd / "serve.log").open("wb") as errors:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "smslocker",
-            "serve",
-            "--port",
-            "0",
-            cwd=cwd,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=errors,
-        )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), START_S)
-        assert line, f"serve ended before it was ready:\n{(cwd / 'serve.log').read_text()}"
-        yield str(json.loads(line)["url"])
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_the_sdk_rents_receives_a_code_and_releases_on_a_real_server(
@@ -80,8 +25,8 @@ async def test_the_sdk_rents_receives_a_code_and_releases_on_a_real_server(
 ) -> None:
     env = environment(tmp_path / "data")
     (tmp_path / "numbers.csv").write_text(f"number\n{NUMBER}\n")
-    await smslocker(tmp_path, env, "numbers", "import", "numbers.csv", "--connector", "sim")
-    created = await smslocker(
+    await cli(tmp_path, env, "numbers", "import", "numbers.csv", "--connector", "sim")
+    created = await cli(
         tmp_path, env, "keys", "create", "--account", "qa", "--create-account", "--balance", "500"
     )
     key = created[-1]
@@ -101,7 +46,10 @@ async def test_the_sdk_rents_receives_a_code_and_releases_on_a_real_server(
             ]
         )
         # Short polls: the flow must not depend on the server announcing the message.
-        async with served(tmp_path, env) as url, AsyncClient(url, key, poll_s=2) as client:
+        async with (
+            serve(tmp_path, env) as server,
+            AsyncClient(server.url, key, poll_s=2) as client,
+        ):
             assert (await client.available(country="US")).total == 1
             async with client.rent(country="US", service="google") as rental:
                 assert rental.number == NUMBER
