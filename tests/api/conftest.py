@@ -13,75 +13,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
-import httpx
-import pytest
-from api_support import (
-    FakeClock,
-    MakeAccount,
-    SeedNumbers,
-    client_for,
-    make_platform,
-    make_sink,
+from api_fixtures import (  # noqa: F401 - fixtures, found by name
+    app,
+    client,
+    clock,
+    make_account,
+    platform,
+    seed_numbers,
+    sink,
 )
-from api_support import make_account as _make_account
-from api_support import seed_numbers as _seed_numbers
-from fastapi import FastAPI
-
-from smslocker.api.app import create_app
-from smslocker.platform import Platform
-from smslocker.routing.ingest import StoreSink
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def platform(database: Any, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Platform]:
-    platform = make_platform(database, clock, tmp_path)
-    try:
-        yield platform
-    finally:
-        # The database belongs to the ``database`` fixture, which closes it.
-        await platform.bus.close()
-
-
-@pytest.fixture
-def app(platform: Platform) -> FastAPI:
-    return create_app(platform)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app) as client:
-        yield client
-
-
-@pytest.fixture
-def make_account(platform: Platform) -> MakeAccount:
-    async def make(name: str = "alice", balance: int = 1000, role: str = "user") -> tuple[int, str]:
-        return await _make_account(platform, name, balance, role)
-
-    return make
-
-
-@pytest.fixture
-def seed_numbers(platform: Platform) -> SeedNumbers:
-    async def seed(count: int = 3, **options: Any) -> list[str]:
-        return await _seed_numbers(platform, count, **options)
-
-    return seed
-
-
-@pytest.fixture
-async def sink(platform: Platform) -> AsyncIterator[StoreSink]:
-    sink = make_sink(platform)
-    try:
-        yield sink
-    finally:
-        await sink.close()

@@ -23,62 +23,25 @@ import pytest
 # The API tests' helpers (platform, accounts, pool, ingest) are shared with them.
 sys.path.insert(0, str(Path(__file__).parent.parent / "api"))
 
-from api_support import (
-    BASE_URL,
-    FakeClock,
-    MakeAccount,
-    SeedNumbers,
-    make_platform,
-    make_sink,
+from api_fixtures import (  # noqa: F401 - fixtures, found by name
+    app,
+    clock,
+    make_account,
+    platform,
+    seed_numbers,
+    sink,
 )
-from api_support import make_account as _make_account
-from api_support import seed_numbers as _seed_numbers
+from api_support import BASE_URL, MakeAccount
 from fastapi import FastAPI
 from sdk_support import LoopTransport
 
-from smslocker.api.app import create_app
 from smslocker.client import AsyncClient, Client
-from smslocker.platform import Platform
-from smslocker.routing.ingest import StoreSink
 
 
 @pytest.fixture
-async def platform(sqlite_database: Any, tmp_path: Path) -> AsyncIterator[Platform]:
-    platform = make_platform(sqlite_database, FakeClock(), tmp_path)
-    try:
-        yield platform
-    finally:
-        await platform.bus.close()
-
-
-@pytest.fixture
-def app(platform: Platform) -> FastAPI:
-    return create_app(platform)
-
-
-@pytest.fixture
-def make_account(platform: Platform) -> MakeAccount:
-    async def make(name: str = "alice", balance: int = 1000, role: str = "user") -> tuple[int, str]:
-        return await _make_account(platform, name, balance, role)
-
-    return make
-
-
-@pytest.fixture
-def seed_numbers(platform: Platform) -> SeedNumbers:
-    async def seed(count: int = 3, **options: Any) -> list[str]:
-        return await _seed_numbers(platform, count, **options)
-
-    return seed
-
-
-@pytest.fixture
-async def sink(platform: Platform) -> AsyncIterator[StoreSink]:
-    sink = make_sink(platform)
-    try:
-        yield sink
-    finally:
-        await sink.close()
+def database(sqlite_database: Any) -> Any:
+    """SQLite only: the SDK speaks HTTP; the database behind it is tested elsewhere."""
+    return sqlite_database
 
 
 @pytest.fixture
