@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from smslocker.delivery.bus import Bus, open_bus
 from smslocker.privacy.keyring import KeyRing
@@ -18,6 +19,9 @@ from smslocker.routing.senders import SenderDirectory
 from smslocker.settings import Settings
 from smslocker.store import Database, upgrade
 from smslocker.store.types import utcnow
+
+if TYPE_CHECKING:
+    from smslocker.routing.ingest import StoreSink
 
 
 @dataclass
@@ -32,6 +36,24 @@ class Platform:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def ingest_sink(self) -> StoreSink:
+        """The ingest sink of this platform: its database, clock, sender directory, bus,
+        key ring and inbound filters, with health probes settled (connectors and the
+        HTTP ingress both feed one)."""
+        from smslocker.routing.ingest import StoreSink, default_probe_completer
+        from smslocker.screening.store import rule_cache
+
+        return StoreSink(
+            self.db,
+            self.settings.ingest,
+            clock=self.clock,
+            guess_service=self.senders.guess_service,
+            complete_probe=default_probe_completer(),
+            bus=self.bus,
+            ring=self.keyring,
+            screen=rule_cache(self.db).rules,
+        )
 
     async def close(self) -> None:
         await self.bus.close()

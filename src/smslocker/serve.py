@@ -190,20 +190,9 @@ def _url_of(parts: _Parts) -> str:
 def _start_gateway(platform: Platform, parts: _Parts) -> None:
     from smslocker.gateway import Connector
     from smslocker.gateway.manager import ConnectorManager
-    from smslocker.routing.ingest import StoreSink, default_probe_completer
-    from smslocker.screening.store import rule_cache
 
     # The sink publishes message.received on the bus and writes the webhook outbox.
-    parts.sink = StoreSink(
-        platform.db,
-        platform.settings.ingest,
-        clock=platform.clock,
-        guess_service=platform.senders.guess_service,
-        complete_probe=default_probe_completer(),
-        bus=platform.bus,
-        ring=platform.keyring,
-        screen=rule_cache(platform.db).rules,  # inbound filters (smslocker.screening)
-    )
+    parts.sink = platform.ingest_sink()
     parts.connectors = [
         Connector(config, parts.sink) for config in platform.settings.connector_configs()
     ]

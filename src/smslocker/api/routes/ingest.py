@@ -31,8 +31,6 @@ from smslocker.gateway.messages import InboundMessage, Sink, SinkSaturated
 from smslocker.gateway.registry import ConnectorNotFound, ConnectorRecord, get_connector
 from smslocker.log import get_logger
 from smslocker.platform import Platform
-from smslocker.routing.ingest import StoreSink, default_probe_completer
-from smslocker.screening.store import rule_cache
 
 from ..deps import PlatformDep
 from ..problems import Problem
@@ -83,16 +81,7 @@ def ingest_sink(app: Starlette, platform: Platform) -> Sink:
     """The process's ingest sink (see the module docstring)."""
     sink: Sink | None = getattr(app.state, "ingest_sink", None)
     if sink is None:
-        sink = StoreSink(
-            platform.db,
-            platform.settings.ingest,
-            clock=platform.clock,
-            guess_service=platform.senders.guess_service,
-            complete_probe=default_probe_completer(),
-            bus=platform.bus,
-            ring=platform.keyring,
-            screen=rule_cache(platform.db).rules,  # inbound filters (smslocker.screening)
-        )
+        sink = platform.ingest_sink()
         app.state.ingest_sink = sink
     return sink
 
