@@ -62,6 +62,7 @@ from smslocker.metrics import (
 )
 from smslocker.privacy.keyring import KeyRing
 from smslocker.screening.ingest_step import Screen, record_denied, screen_rows
+from smslocker.screening.rules import RuleSet
 from smslocker.settings import IngestSettings
 from smslocker.store import Database
 from smslocker.store.types import utcnow
@@ -131,9 +132,14 @@ def _enqueue(connection: Connection, fresh: list[PreparedMessage], now: datetime
 
 
 def _sqlite_transaction(
-    connection: Connection, *, rows: Sequence[PreparedMessage], since: datetime, now: datetime
+    connection: Connection,
+    *,
+    rows: Sequence[PreparedMessage],
+    since: datetime,
+    now: datetime,
+    rules: RuleSet | None,
 ) -> tuple[list[PreparedMessage], list[Event]]:
-    fresh = store_sqlite(connection, rows, since, now)
+    fresh = store_sqlite(connection, rows, since, now, rules)
     return fresh, _enqueue(connection, fresh, now)
 
 
@@ -144,23 +150,28 @@ async def store_batch(
     now: datetime,
     dedup_window: timedelta,
     complete_probe: ProbeCompleter | None,
+    rules: RuleSet | None = None,
 ) -> BatchOutcome:
-    """Write one batch in one transaction. See the module docstring."""
+    """Write one batch in one transaction. See the module docstring. With ``rules``, a
+    message routed to a rental whose service lists its senders, from another sender, is
+    stored held (:func:`~smslocker.screening.ingest_step.hold_unknown_senders`)."""
     since = now - dedup_window
     if database.is_sqlite and all(row.probe_token is None for row in rows):
         # The common case: the whole batch in the writer thread, one round trip (ingest_sql).
         fresh, events = await database.run_write(
-            partial(_sqlite_transaction, rows=rows, since=since, now=now)
+            partial(_sqlite_transaction, rows=rows, since=since, now=now, rules=rules)
         )
         return BatchOutcome(fresh, len(rows) - len(fresh), events)
     async with database.write() as connection:
         if database.is_sqlite:
             # A probe's completion is an async pool function on this connection; probes are
             # rare, so their batches take the slower road through run_sync.
-            fresh = await connection.run_sync(store_sqlite, rows, since, now)
+            fresh = await connection.run_sync(store_sqlite, rows, since, now, rules)
             events = await connection.run_sync(_enqueue, fresh, now)
         else:
-            fresh, events = await store_postgres(connection, rows, since, now, received_events)
+            fresh, events = await store_postgres(
+                connection, rows, since, now, received_events, rules
+            )
         for row in fresh:
             if row.probe_token is None:
                 continue
@@ -293,6 +304,7 @@ class StoreSink:
                 now=self._clock(),
                 dedup_window=self._dedup_window,
                 complete_probe=self._complete_probe,
+                rules=await self._screen() if self._screen is not None else None,
             )
         except Exception as error:
             stats.failed_batches += 1

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,10 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smslocker.delivery.bus import Event
 from smslocker.delivery.events import EndpointSubscription, webhook_deliveries
 from smslocker.pool.lifecycle import NumberEvent, NumberState, sources_of
+from smslocker.screening.ingest_step import hold_unknown_senders
 
 from .batch import first_of_each_key, fresh_rows, routable, route_rows, tally, window_query_range
 from .prepare import PreparedMessage
 from .route import RentalWindow, as_utc
+
+if TYPE_CHECKING:
+    from smslocker.screening.rules import RuleSet
 
 #: The ``message.received`` events of stored rows (ingest's :func:`~.ingest.received_events`).
 EventsOf = Callable[[list[PreparedMessage]], list[Event]]
@@ -50,7 +54,10 @@ _COLUMNS = (
     "parts, complete, lossy, smsc_timestamp, received_at, message_time, rental_id, "
     "account_id, codes, service, sealed, held, held_reason"
 )
-_WINDOW_COLUMNS = "r.id, r.account_id, r.number, r.number_id, r.status, r.started_at, r.window_end"
+# The service last: RentalWindow is the first seven; the rental's service is for screening.
+_WINDOW_COLUMNS = (
+    "r.id, r.account_id, r.number, r.number_id, r.status, r.started_at, r.window_end, r.service"
+)
 # The compare-and-set of the first message, as SQL: "a message went to the active rental of
 # this number (the parameter) and the number is still in a state FIRST_MESSAGE leaves". The
 # states are the lifecycle table's own constant strings, so they are written in the SQL.
@@ -110,10 +117,12 @@ def store_sqlite(
     rows: Sequence[PreparedMessage],
     since: datetime,
     now: datetime,
+    rules: RuleSet | None = None,
 ) -> list[PreparedMessage]:
     """Store the rows not seen since ``since``, routed, in ``connection``'s transaction
     (a sync connection: the writer thread's, or ``run_sync``'s); returns them in order,
-    each with its ``id``."""
+    each with its ``id``. With ``rules``, a row from a sender its rental's service does
+    not allow is stored held (:func:`~smslocker.screening.ingest_step.hold_unknown_senders`)."""
     execute = connection.exec_driver_sql
     time = _SqliteTimes()
     first = first_of_each_key(rows)
@@ -124,8 +133,12 @@ def store_sqlite(
     candidates = routable(fresh)
     if candidates:
         numbers, earliest, latest = window_query_range(candidates)
-        windows = execute(_SQLITE_WINDOWS, (json.dumps(numbers), time(latest), time(earliest)))
+        windows = execute(
+            _SQLITE_WINDOWS, (json.dumps(numbers), time(latest), time(earliest))
+        ).all()
         route_rows(candidates, [_window(row) for row in windows])
+        if rules is not None and rules.service_senders and windows:
+            hold_unknown_senders(rules, candidates, {row[0]: row[7] for row in windows})
     next_id = execute(_SQLITE_NEXT_ID).scalar_one()
     for offset, row in enumerate(fresh):
         row.id = next_id + offset
@@ -206,15 +219,15 @@ _POSTGRES_LOOK_UP = (
     "JOIN rentals AS r ON r.number = d.number "
     "WHERE r.started_at <= $4 AND r.window_end >= $5 ORDER BY r.id FOR UPDATE OF r) "
     "SELECT 'w', w.id, w.account_id, w.number::text, w.number_id, w.status, w.started_at, "
-    "w.window_end FROM w "
-    "UNION ALL SELECT 'd', k.key, NULL, NULL, NULL, NULL, NULL, NULL "
+    "w.window_end, w.service FROM w "
+    "UNION ALL SELECT 'd', k.key, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
     "FROM unnest($1::varchar[]) AS k(key) WHERE EXISTS ("
     "SELECT 1 FROM messages AS m WHERE m.dedup_key = k.key AND m.received_at >= $2) "
-    "UNION ALL SELECT 'e', e.id, e.account_id, e.events, NULL, NULL, NULL, NULL "
+    "UNION ALL SELECT 'e', e.id, e.account_id, e.events, NULL, NULL, NULL, NULL, NULL "
     "FROM webhook_endpoints AS e "
     "WHERE e.enabled AND e.account_id IN (SELECT w.account_id FROM w) "
     "UNION ALL SELECT 'i', NULL, nextval(pg_get_serial_sequence('messages', 'id'))::int, "
-    "NULL, NULL, NULL, NULL, NULL FROM generate_series(1, $6::int)"
+    "NULL, NULL, NULL, NULL, NULL, NULL FROM generate_series(1, $6::int)"
 )
 # Two gateways updating the same numbers can deadlock here; PostgreSQL then fails one
 # batch, whose PDUs are nacked and redelivered: slower, never lost. The sub-statements
@@ -262,11 +275,12 @@ async def store_postgres(
     since: datetime,
     now: datetime,
     events_of: EventsOf,
+    rules: RuleSet | None = None,
 ) -> tuple[list[PreparedMessage], list[Event]]:
     """Store the rows not seen since ``since``, routed, in ``connection``'s transaction, on
     asyncpg's connection underneath it, with the webhook outbox rows of their events
     (``events_of(fresh)``, once the rows have their ids); returns the stored rows in
-    arrival order and their events."""
+    arrival order and their events. ``rules`` as for :func:`store_sqlite`."""
     # Through SQLAlchemy, this one: its asyncpg adapter begins the transaction lazily, on
     # the first statement it runs; straight to the driver, every statement of the batch
     # was its own autocommitted transaction (test_a_batch_is_one_transaction_...).
@@ -287,6 +301,7 @@ async def store_postgres(
     )
     existing: set[str] = set()
     windows: list[RentalWindow] = []
+    services: dict[str, str | None] = {}
     endpoints: list[EndpointSubscription] = []
     ids: list[int] = []
     for record in found:
@@ -296,7 +311,9 @@ async def store_postgres(
         elif tag == "d":
             existing.add(record[1])
         elif tag == "w":
-            windows.append(_window(tuple(record)[1:]))
+            window = tuple(record)[1:]
+            windows.append(_window(window))
+            services[window[0]] = window[7]
         else:
             endpoints.append((record[1], record[2], json.loads(record[3] or "[]")))
     fresh = fresh_rows(first, existing)
@@ -305,6 +322,8 @@ async def store_postgres(
     fresh_candidates = routable(fresh)
     if fresh_candidates and windows:
         route_rows(fresh_candidates, windows)
+        if rules is not None and rules.service_senders:
+            hold_unknown_senders(rules, fresh_candidates, services)
     for row, message_id in zip(fresh, sorted(ids), strict=False):
         row.id = message_id
     events = events_of(fresh)

@@ -1,13 +1,19 @@
 """The screening step of ingest: each prepared message passes, is held, or is denied.
 
 Run by :class:`~smslocker.routing.ingest.StoreSink` after preparing a connector's batch
-and before the group commit, with the rule set of :class:`~.store.RuleCache`:
+and before the group commit, with the rule set of :class:`~.store.RuleCache`
+(:func:`screen_rows`), and once more inside the batch's transaction for what only
+routing knows (:func:`hold_unknown_senders`):
 
-- the service a rule's sender allow-list is checked against is the one ingest guessed
-  for the message (from its sender or its text, :mod:`smslocker.routing.senders`), not
-  the rental's: the rental is only known inside the batch's transaction, on the hot
-  path, and a stranger's message that names the service ("Your WhatsApp code ...") is
-  guessed as that service anyway;
+- a service's sender allow-list is checked against two services: the one ingest
+  guessed for the message (from its sender or its text, :mod:`smslocker.routing.senders`)
+  before the commit, and the service of the rental the message is routed to, inside
+  the transaction, where the batch's window query finds the rental (and its service:
+  :mod:`smslocker.routing.ingest_sql`). The second check is what holds a stranger's
+  message to a number rented for "google" when its text names no service. It costs
+  nothing when no rule names a service (the rule set says so once, and the check is
+  skipped), and otherwise a few pattern tests per routed message; a message held there
+  is stored held like any other (no inbox, no event, no webhook, no counter);
 - health probes are never screened: they are the pool's own test messages, and a
   content rule that caught one would make a working number look dead;
 - a denied message is not stored; one ``message.denied`` audit entry per message
@@ -19,7 +25,8 @@ and before the group commit, with the rule set of :class:`~.store.RuleCache`:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -71,6 +78,27 @@ def screen_rows(
     return kept, denied
 
 
+def hold_unknown_senders(
+    rules: RuleSet, rows: Iterable[PreparedMessage], services: Mapping[str, str | None]
+) -> None:
+    """Hold each of the routed ``rows`` whose rental's service (``services``: by rental id)
+    has sender allow rules, in scope for the row's connector, that its source matches
+    none of. Called by the batch's SQL after routing, before the insert, and only when
+    ``rules.service_senders``; a row held already keeps its first reason."""
+    for row in rows:
+        if row.rental_id is None or row.held:
+            continue
+        service = services.get(row.rental_id)
+        if service is None:
+            continue
+        decision = rules.sender_decision(
+            connector=row.connector, source=row.source, service=service
+        )
+        if decision.verdict is Verdict.HOLD:
+            row.held = True
+            row.held_reason = reason_of(replace(decision, reason=decision.reason + " (rental)"))
+
+
 def _record(
     connection: Connection, denied: Sequence[tuple[PreparedMessage, Decision]], now: datetime
 ) -> None:
@@ -99,4 +127,12 @@ async def record_denied(
     await db.run_write(partial(_record, denied=denied, now=now))
 
 
-__all__ = ["ACTOR", "MAX_REASON", "Screen", "reason_of", "record_denied", "screen_rows"]
+__all__ = [
+    "ACTOR",
+    "MAX_REASON",
+    "Screen",
+    "hold_unknown_senders",
+    "reason_of",
+    "record_denied",
+    "screen_rows",
+]

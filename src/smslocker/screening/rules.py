@@ -13,8 +13,10 @@ is None). A :class:`RuleSet` is compiled once from all rules and decides in this
 3. allow-lists: when a field has ``allow`` rules (without a service) in scope, a
    message matching none of them is denied;
 4. per-service sender allow-lists: ``allow`` rules on ``source`` with a ``service``
-   name the senders that service uses; a message for that service (the rental's, or
-   the one its sender was recognised as) from any other sender is held.
+   name the senders that service uses; a message for that service from any other
+   sender is held. :meth:`RuleSet.decide` checks the service its sender or text was
+   recognised as; the rental's service is checked by :meth:`RuleSet.sender_decision`
+   once routing found the rental (:mod:`.ingest_step`).
 
 The first rule that decided is in the :class:`Decision`, so the audit entry and the
 operator's console can say why. Matching is plain Python over few rules (an operator
@@ -143,6 +145,8 @@ class RuleSet:
             else:
                 self._allow[c.rule.field].append(c)
         self.empty = not compiled
+        #: Some service has a sender allow-list (else the rental's service needs no look).
+        self.service_senders = bool(self._service_senders)
 
     def decide(
         self, *, connector: str, source: str, text: str | None, service: str | None = None
@@ -166,13 +170,19 @@ class RuleSet:
             if in_scope and not any(_matches(c, values) for c in in_scope):
                 return Decision(Verdict.DENY, None, f"{rule_field} not on the allow list")
         if service is not None:
-            senders = [
-                c
-                for c in self._service_senders.get(service, ())
-                if c.rule.connector in (None, connector)
-            ]
-            if senders and not any(_matches(c, values) for c in senders):
-                return Decision(Verdict.HOLD, None, f"sender not known for service {service}")
+            return self.sender_decision(connector=connector, source=source, service=service)
+        return PASS
+
+    def sender_decision(self, *, connector: str, source: str, service: str) -> Decision:
+        """Step 4 alone: held when ``service`` has sender allow rules in scope for
+        ``connector`` and ``source`` matches none of them; else :data:`PASS`."""
+        allowed = self._service_senders.get(service)
+        if not allowed:
+            return PASS
+        values = {Field.SOURCE: source}
+        senders = [c for c in allowed if c.rule.connector in (None, connector)]
+        if senders and not any(_matches(c, values) for c in senders):
+            return Decision(Verdict.HOLD, None, f"sender not known for service {service}")
         return PASS
 
 
