@@ -25,7 +25,7 @@ from smslocker.smpp.session import Response
 
 from .config import ConnectorConfig
 from .inbound import InboundDecoder
-from .messages import Sink
+from .messages import RecallingSink, Sink
 from .protocol import EsmeProtocol
 
 log = get_logger(__name__)
@@ -87,6 +87,7 @@ class Connector:
         self._bound_event = asyncio.Event()
         self._throttle_next = 0.0
         self._window: asyncio.Semaphore | None = None
+        self._recalled = False
 
     # -- life cycle --------------------------------------------------------------
 
@@ -103,6 +104,9 @@ class Connector:
         """Connect, bind and serve until :meth:`stop`, reconnecting after every loss."""
         attempt = 0
         loop = asyncio.get_running_loop()
+        if not self._recalled:
+            self._recalled = True
+            await self._recall(loop.time())
         while not self._stopping.is_set():
             self.state = ConnectorState.CONNECTING
             started = loop.time()
@@ -129,6 +133,22 @@ class Connector:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
         self.state = ConnectorState.STOPPED
+
+    async def _recall(self, now: float) -> None:
+        """Tell the reassembler of the long messages the sink stored lately (another
+        process may have stored them and crashed before acknowledging every part)."""
+        sink = self.sink
+        if not isinstance(sink, RecallingSink):
+            return
+        try:
+            marks = await sink.recall(self.config.name, self.config.reassembly_timeout)
+        except Exception as error:  # the old behaviour, not an outage: see Reassembler.recall
+            log.warning("connector.recall_failed", connector=self.config.name, error=repr(error))
+            return
+        for mark in marks:
+            self._reassembler.recall(mark, now)
+        if marks:
+            log.info("connector.recalled", connector=self.config.name, long_messages=len(marks))
 
     async def _serve_once(self) -> None:
         loop = asyncio.get_running_loop()

@@ -233,6 +233,7 @@ class InboundDecoder:
             source_ton=completed.source_ton,
             destination_ton=completed.destination_ton,
             concat_error=completed.concat_error,
+            concat=completed.mark,
         )
 
     @staticmethod

@@ -6,8 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from smslocker.smpp.concat import ConcatMark
 from smslocker.smpp.receipts import DeliveryReceipt
 
 
@@ -25,6 +26,8 @@ class InboundMessage:
     ``complete`` is False when reassembly timed out with ``missing`` parts.
     ``smsc_timestamp`` is the SMSC's own time for the message when it gave one
     (``None`` otherwise); ``received_at`` is our clock when the PDU arrived.
+    ``concat`` is the mark of a long message that came out whole, for a sink to keep
+    with it (:class:`~smslocker.smpp.concat.ConcatMark`, :class:`RecallingSink`).
     """
 
     connector: str
@@ -43,6 +46,7 @@ class InboundMessage:
     source_ton: int = 0
     destination_ton: int = 0
     concat_error: str | None = None
+    concat: ConcatMark | None = None
 
 
 def one_part_fields(connector: str) -> dict[str, object]:
@@ -88,6 +92,19 @@ class Sink(Protocol):
     """
 
     async def accept(self, batch: Sequence[InboundEvent]) -> None: ...
+
+
+@runtime_checkable
+class RecallingSink(Sink, Protocol):
+    """A sink that keeps the marks of the long messages it stored (a durable one).
+
+    A connector asks it once, before its first bind, for the marks stored in the last
+    ``within_s`` seconds through ``connector``, and tells its reassembler of them
+    (:meth:`~smslocker.smpp.concat.Reassembler.recall`): the parts of those messages
+    that the SMSC redelivers after a crash are then acknowledged at once.
+    """
+
+    async def recall(self, connector: str, within_s: float) -> Sequence[ConcatMark]: ...
 
 
 class SinkSaturated(Exception):

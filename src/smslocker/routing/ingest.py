@@ -64,9 +64,11 @@ from smslocker.privacy.keyring import KeyRing
 from smslocker.screening.ingest_step import Screen, record_denied, screen_rows
 from smslocker.screening.rules import RuleSet
 from smslocker.settings import IngestSettings
+from smslocker.smpp.concat import ConcatMark
 from smslocker.store import Database
 from smslocker.store.types import utcnow
 
+from . import concat_marks
 from .group_commit import GroupCommit
 from .ingest_sql import store_postgres, store_sqlite
 from .prepare import PreparedMessage, Preparer, ServiceGuess
@@ -140,6 +142,7 @@ def _sqlite_transaction(
     rules: RuleSet | None,
 ) -> tuple[list[PreparedMessage], list[Event]]:
     fresh = store_sqlite(connection, rows, since, now, rules)
+    concat_marks.record(connection, rows, now)
     return fresh, _enqueue(connection, fresh, now)
 
 
@@ -172,6 +175,7 @@ async def store_batch(
             fresh, events = await store_postgres(
                 connection, rows, since, now, received_events, rules
             )
+        await concat_marks.record_async(connection, rows, now)
         for row in fresh:
             if row.probe_token is None:
                 continue
@@ -362,6 +366,12 @@ class StoreSink:
             log.error("ingest.publish_failed", events=len(events), error=repr(error))
         finally:
             self._publish_backlog -= 1
+
+    async def recall(self, connector: str, within_s: float) -> list[ConcatMark]:
+        """The marks of the long messages stored through ``connector`` in the last
+        ``within_s`` seconds (a starting connector asks: :mod:`.concat_marks`)."""
+        since = self._clock() - timedelta(seconds=within_s)
+        return await concat_marks.recall(self.database, connector, since, self._preparer.ring)
 
     async def wait_published(self) -> None:
         """Return once the events of every batch committed so far are on the bus."""

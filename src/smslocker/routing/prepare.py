@@ -17,6 +17,7 @@ from smslocker.privacy.bodies import seal_parts
 from smslocker.privacy.keyring import KeyRing
 from smslocker.routing.otp import Code, CodeExtractor
 
+from .concat_marks import SealedMark, seal_mark
 from .dedup import dedup_key
 from .route import message_time, normalise_destination, timestamp_sane
 
@@ -40,6 +41,7 @@ class PreparedMessage:
         "binary",
         "codes_json",
         "complete",
+        "concat",
         "connector",
         "data_coding",
         "dedup_key",
@@ -107,6 +109,8 @@ class PreparedMessage:
         self.held_reason: str | None = None
         self.rental_id: str | None = None
         self.account_id: int | None = None
+        # A long message's mark, sealed like the body: stored with it (.concat_marks).
+        self.concat: SealedMark | None = None
         # The rental is still active (not one ended and in its grace period): its number's
         # first message moves it RESERVED -> IN_USE.
         self.rental_active = False
@@ -190,4 +194,6 @@ class Preparer:
             prepared.sealed = seal_parts(
                 self.ring, prepared.text, prepared.binary, prepared.codes_json
             )
+        if message.concat is not None:
+            prepared.concat = seal_mark(message.concat, self.ring)
         return prepared

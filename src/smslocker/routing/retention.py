@@ -21,6 +21,8 @@ from smslocker.settings import RetentionSettings
 from smslocker.store import Database
 from smslocker.store.models import Message
 
+from . import concat_marks
+
 #: Rows per transaction.
 CHUNK = 5000
 
@@ -39,6 +41,8 @@ async def purge(
     """Apply the retention settings at ``now``; returns what was purged and deleted."""
     rows = await _delete_old_rows(db, now - timedelta(seconds=retention.metadata_s), chunk)
     bodies = await _purge_old_bodies(db, now, now - timedelta(seconds=retention.body_s), chunk)
+    # The long messages' marks hold digests of their parts: they go with the bodies.
+    await concat_marks.purge(db, now - timedelta(seconds=retention.body_s))
     PURGED.labels(what="message_rows").inc(rows)
     PURGED.labels(what="message_bodies").inc(bodies)
     return PurgeCounts(bodies=bodies, rows=rows)

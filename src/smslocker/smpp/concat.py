@@ -58,6 +58,7 @@ message's part for a number a waiting set lacks is taken for that set's own part
 from __future__ import annotations
 
 from dataclasses import dataclass
+from hashlib import blake2b
 
 from smslocker.smpp.errors import DecodeError, LocalProtocolError
 from smslocker.smpp.text import DecodedText, coding_name, decode_text, unpack_text_septets
@@ -80,6 +81,7 @@ __all__ = [
     "UDHI",
     "CompletedMessage",
     "ConcatInfo",
+    "ConcatMark",
     "Filed",
     "InformationElement",
     "Reassembler",
@@ -126,6 +128,25 @@ ReassemblyKey = tuple[str, str, str, int, int, str, int]
 
 # How many messages of one reference (the newest) have their redeliveries recognised.
 _REMEMBERED_PER_REFERENCE = 16
+# Bytes of a part's fingerprint (see ConcatMark).
+_FINGERPRINT_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ConcatMark:
+    """What tells a redelivered part of a long message that came out whole.
+
+    ``reference`` is what its parts share (origin, source, destination, reference,
+    total, kind); ``fingerprints`` has one digest per part number, in order (16 bytes of
+    BLAKE2b over the part's data coding and user data: the parts themselves are not
+    kept). A sink that stores the message keeps its mark, and a reassembler in another
+    process (a gateway restarted after a crash) is told of it by :meth:`Reassembler.recall`:
+    then a part whose acknowledgement the crash lost is an echo there too, acknowledged
+    at once, instead of a one-part set waiting for siblings that will never come again.
+    """
+
+    reference: tuple[str, str, str, int, int, str]
+    fingerprints: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +158,8 @@ class CompletedMessage:
     segment carried concatenation data we could not use (malformed UDH, part
     number 0 or above the total, incomplete sar_* TLVs): the segment was then
     delivered as a single message. ``key`` names the set a long message was
-    assembled in (None for a single message), as :class:`Filed` reported it.
+    assembled in (None for a single message), as :class:`Filed` reported it;
+    ``mark`` is set on a long message that came out whole (:class:`ConcatMark`).
     """
 
     source: str
@@ -159,6 +181,7 @@ class CompletedMessage:
     destination_ton: int = 0
     concat_error: str | None = None
     key: ReassemblyKey | None = None
+    mark: ConcatMark | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +226,8 @@ class _Recent:
     """Messages of one reference that came out whole, and the echoes of their parts."""
 
     touched: float  # the latest message out, or the latest echo
-    done: list[tuple[ReassemblyKey, dict[int, _Part]]]  # oldest first
+    # Oldest first; each part as its fingerprint (_fingerprint): all an echo is told by.
+    done: list[tuple[ReassemblyKey, dict[int, bytes]]]
     # (part number, part) -> arrival count of its latest echo; only echoes that may yet
     # fill a gap: those that came after the last part of the last set out.
     echoes: dict[tuple[int, _Part], int]
@@ -327,6 +351,20 @@ class Reassembler:
         if recent is not None:
             recent.done = [item for item in recent.done if item[0] != key]
 
+    def recall(self, mark: ConcatMark, now: float) -> None:
+        """Remember a long message another reassembler let out (and a sink stored), as if
+        it had come out here at ``now``: its parts are echoes from now on (module doc).
+
+        For a gateway that starts again after a crash: the SMSC redelivers the parts
+        whose acknowledgement was lost, and without this a lone part would wait in a set
+        of its own until the timeout, and then come out as a fragment.
+        """
+        if self._duplicate_window <= 0:
+            return
+        self._sets += 1
+        key = (*mark.reference, self._sets)
+        self._remember(mark.reference, key, dict(enumerate(mark.fingerprints, 1)), now)
+
     def expire(self, now: float) -> list[CompletedMessage]:
         """Release sets whose first part is older than ``timeout``, plus any set evicted
         because ``max_pending`` was reached or released because its sender moved on
@@ -395,8 +433,9 @@ class Reassembler:
         recent = self._recent.get(reference)
         if recent is None:
             return None
+        fingerprint = _fingerprint(part)
         for key, parts in reversed(recent.done):
-            if parts.get(number) == part:
+            if parts.get(number) == fingerprint:
                 recent.echoes[number, part] = self._arrivals
                 recent.touched = now
                 self._recent[reference] = self._recent.pop(reference)  # expiry order
@@ -443,12 +482,18 @@ class Reassembler:
                 if arrival > pending.last_arrival
             }
         complete = len(parts) == pending.total
-        if complete and self._duplicate_window > 0:
-            self._remember(reference, pending.key, parts, now)
-        return self._finish(pending, parts, complete)
+        mark = None
+        if complete:
+            fingerprints = {number: _fingerprint(part) for number, part in parts.items()}
+            mark = ConcatMark(
+                reference, tuple(fingerprints[n] for n in range(1, pending.total + 1))
+            )
+            if self._duplicate_window > 0:
+                self._remember(reference, pending.key, fingerprints, now)
+        return self._finish(pending, parts, complete, mark)
 
     def _remember(
-        self, reference: _Reference, key: ReassemblyKey, parts: dict[int, _Part], now: float
+        self, reference: _Reference, key: ReassemblyKey, parts: dict[int, bytes], now: float
     ) -> None:
         recent = self._recent.pop(reference, None)
         if recent is None:
@@ -491,7 +536,11 @@ class Reassembler:
         )
 
     def _finish(
-        self, pending: _PendingSet, parts: dict[int, _Part], complete: bool
+        self,
+        pending: _PendingSet,
+        parts: dict[int, _Part],
+        complete: bool,
+        mark: ConcatMark | None,
     ) -> CompletedMessage:
         numbers = sorted(parts)
         # Decode each run of consecutive parts on its own: joining across a gap
@@ -526,6 +575,7 @@ class Reassembler:
             first.destination_ton,
             None,
             pending.key,
+            mark,
         )
 
     def _decode(self, parts: list[_Part]) -> DecodedText:
@@ -545,6 +595,12 @@ class Reassembler:
         if self._packed and decoded.encoding == "gsm7":
             return DecodedText(decoded.text, "gsm7-packed", None, decoded.lossy)
         return decoded
+
+
+def _fingerprint(part: _Part) -> bytes:
+    return blake2b(
+        bytes((part.data_coding & 0xFF,)) + part.user_data, digest_size=_FINGERPRINT_BYTES
+    ).digest()
 
 
 def _sar_concat(segment: Segment) -> tuple[ConcatInfo | None, str | None]:

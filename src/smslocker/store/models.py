@@ -219,6 +219,31 @@ class Message(Base):
     held_reason: Mapped[str | None] = mapped_column(String(200))
 
 
+class StoredConcat(Base):
+    """The mark of a long message ingest stored (:class:`smslocker.smpp.concat.ConcatMark`):
+    what a gateway that starts again needs to acknowledge the redelivered parts of a message
+    stored before a crash (see :mod:`smslocker.routing.concat_marks`).
+
+    ``fingerprints`` are the parts' digests, sealed with the key ring like the bodies when
+    encryption at rest is on (``sealed``): digests of short texts could be guessed back.
+    Deleted with the bodies, by retention.
+    """
+
+    __tablename__ = "stored_concats"
+    __table_args__ = (Index("ix_stored_concats_connector", "connector", "stored_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connector: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))
+    fingerprints: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed: Mapped[bool] = mapped_column(Boolean)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class SenderService(Base):
     """The operator's own sender -> service entries (they win over the built-in table)."""
 
