@@ -5,7 +5,9 @@ request open until there is something to answer: a message newer than ``after``,
 a code. When the wait runs out the answer is still 200, with no messages
 (``"messages": []``) or no code (``"code": null``): nothing went wrong, nothing came
 yet, and a client simply asks again. Reads go through :mod:`smslocker.routing.inbox`,
-which scopes them to the caller's account (another account's rental is a 404).
+which scopes them to the caller's account (another account's rental is a 404). An
+answer that carries messages or a code is audited (``message.read``, via ``messages``
+or ``code``: :func:`smslocker.api.guard.message_read`) before it goes out.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ async def read_messages(
         )
 
     messages = await wait_for(platform.bus, f"rental:{rental_id}", read, bool, wait, gone)
-    await guard_hooks.message_read(platform, principal, rental_id, messages)  # audit
+    message_ids = [message.id for message in messages]
+    await guard_hooks.message_read(platform, principal, rental_id, message_ids)  # audit
     return {
         "messages": messages_json(messages),
         "next_after": messages[-1].id if messages else after,
@@ -140,6 +143,7 @@ async def get_code(
             "source": None,
             "received_at": None,
         }
+    await guard_hooks.message_read(platform, principal, rental_id, [found.message_id], via="code")
     return {
         "rental_id": rental_id,
         "code": found.value,

@@ -19,6 +19,11 @@ once the backlog is sent and live events flow, and ``{"type": "ping"}`` (SSE: a
 ``: ping`` comment) after :data:`HEARTBEAT_S` of quiet, which keeps proxies from closing
 the stream and lets the client notice a dead link.
 
+Every message a stream sends is audited (``message.read``, via ``websocket`` or ``sse``:
+:class:`smslocker.api.guard.PushedReads`): the backlog as one read once it went out,
+then each live message after its frame was sent, written by a task of the stream's own
+so that the next frame never waits for the database.
+
 A WebSocket is accepted and then, when it cannot be served, closed with a code a
 browser can read: 4401 (no or bad key), 4403 (account suspended), 4404 (no such rental
 in this account), 1011 (the bus or the database failed), 1001 (the server is stopping).
@@ -53,6 +58,7 @@ from smslocker.rentals import RentalNotFound
 from smslocker.routing.inbox import INBOX_COLUMNS, MAX_LIMIT, inbox_message, rental_messages
 from smslocker.store.models import Message
 
+from .. import guard as guard_hooks
 from ..auth import User, principal_of
 from ..deps import PlatformDep, platform_of
 from ..problems import Problem
@@ -263,11 +269,24 @@ async def _send_events(
     rental_id: str | None,
     after: int | None,
 ) -> None:
+    reads = guard_hooks.PushedReads(platform, principal, "websocket")
     events = stream_events(platform, principal.account_id, rental_id, after)
-    async with contextlib.aclosing(events):
-        async for event in events:
-            frame = _PING if event is None else json.dumps(event, ensure_ascii=False)
-            await websocket.send_text(frame)
+    try:
+        async with contextlib.aclosing(events):
+            async for event in events:
+                frame = _PING if event is None else json.dumps(event, ensure_ascii=False)
+                await websocket.send_text(frame)
+                _audit_sent(reads, event)
+    finally:
+        await reads.aclose()
+
+
+def _audit_sent(reads: guard_hooks.PushedReads, event: Event | None) -> None:
+    """After ``event``'s frame went out: its message was read (the backlog's at READY)."""
+    if event is READY:
+        reads.backlog_sent()
+    elif event is not None and event.get("type") == MESSAGE_RECEIVED:
+        reads.sent(str(event["rental_id"]), int(event["message"]["id"]))
 
 
 _PING = json.dumps({"type": "ping"})
@@ -331,11 +350,17 @@ def _event_stream(
     platform: Platform, principal: Principal, rental_id: str | None, after: int | None
 ) -> StreamingResponse:
     async def body() -> AsyncIterator[str]:
-        yield f"retry: {SSE_RETRY_MS}\n\n"
-        events = stream_events(platform, principal.account_id, rental_id, after)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield _sse(event)
+        reads = guard_hooks.PushedReads(platform, principal, "sse")
+        try:
+            yield f"retry: {SSE_RETRY_MS}\n\n"
+            events = stream_events(platform, principal.account_id, rental_id, after)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    yield _sse(event)
+                    # Resumed only once the response sent the chunk: the frame went out.
+                    _audit_sent(reads, event)
+        finally:
+            await reads.aclose()
 
     return StreamingResponse(
         body(),
