@@ -21,6 +21,7 @@ from smslocker.store import Database, upgrade
 from smslocker.store.types import utcnow
 
 if TYPE_CHECKING:
+    from smslocker.guard.reads import ReadTrail
     from smslocker.routing.ingest import StoreSink
 
 
@@ -33,9 +34,20 @@ class Platform:
     senders: SenderDirectory = field(default_factory=SenderDirectory)
     #: Seals message bodies at rest; None stores them in clear (``privacy.encrypt_bodies``).
     keyring: KeyRing | None = None
+    _read_trail: ReadTrail | None = field(default=None, init=False, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
+
+    @property
+    def read_trail(self) -> ReadTrail:
+        """The ``message.read`` audit of pushed messages, one writer for every stream
+        (:mod:`smslocker.guard.reads`)."""
+        if self._read_trail is None:
+            from smslocker.guard.reads import ReadTrail
+
+            self._read_trail = ReadTrail(self.db, self.clock)
+        return self._read_trail
 
     def ingest_sink(self) -> StoreSink:
         """The ingest sink of this platform: its database, clock, sender directory, bus,
@@ -56,6 +68,8 @@ class Platform:
         )
 
     async def close(self) -> None:
+        if self._read_trail is not None:
+            await self._read_trail.flush()
         await self.bus.close()
         await self.db.close()
 

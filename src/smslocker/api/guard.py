@@ -25,19 +25,16 @@ each send, so that a push never waits for the database).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
-from sqlalchemy import Connection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,6 +42,7 @@ from smslocker.accounts import Principal
 from smslocker.accounts.keys import parse_key_id
 from smslocker.guard import audit, limits, rules
 from smslocker.guard.counters import Counters, open_counters, retry_after_header
+from smslocker.guard.reads import Read, append_reads
 from smslocker.guard.reports import AlreadyReported
 from smslocker.log import get_logger
 from smslocker.platform import Platform
@@ -282,35 +280,6 @@ async def after_end(platform: Platform, principal: Principal, rental: Any) -> No
         log.error("guard.rules_failed", rental_id=rental.id, error=repr(error))
 
 
-#: Message ids one ``message.read`` entry lists at most: a larger read is several entries.
-READ_IDS_PER_ENTRY = 100
-
-
-def _append_reads(
-    connection: Connection,
-    reads: Sequence[tuple[str, Sequence[int]]],
-    *,
-    at: datetime,
-    actor: str,
-    account_id: int,
-    via: str,
-) -> None:
-    for rental_id, message_ids in reads:
-        for start in range(0, len(message_ids), READ_IDS_PER_ENTRY):
-            audit.append(
-                connection,
-                audit.MESSAGE_READ,
-                at=at,
-                actor=actor,
-                account_id=account_id,
-                target=rental_id,
-                details={
-                    "message_ids": list(message_ids[start : start + READ_IDS_PER_ENTRY]),
-                    "via": via,
-                },
-            )
-
-
 async def message_read(
     platform: Platform,
     principal: Principal,
@@ -320,88 +289,62 @@ async def message_read(
     via: str = "messages",
 ) -> None:
     """Audit that the caller read ``message_ids`` of its rental (nothing for none), in one
-    transaction; ``via`` names the path (``messages``, ``code``)."""
+    transaction, before the answer goes out; ``via`` names the path (``messages``,
+    ``code``)."""
     if not message_ids:
         return
-    await platform.db.run_write(
-        partial(
-            _append_reads,
-            reads=[(rental_id, message_ids)],
-            at=platform.now(),
-            actor=audit.current_actor(f"account:{principal.account_id}"),
-            account_id=principal.account_id,
-            via=via,
-        )
+    read = Read(
+        principal.account_id,
+        audit.current_actor(f"account:{principal.account_id}"),
+        via,
+        rental_id,
+        tuple(message_ids),
     )
+    await platform.db.run_write(partial(append_reads, reads=[read], at=platform.now()))
 
 
 class PushedReads:
     """The ``message.read`` audit of one push stream (``via``: ``websocket``, ``sse``).
 
     The stream calls :meth:`sent` after each message frame went out, and
-    :meth:`backlog_sent` once the backlog it starts with did; a task of its own writes
-    what was noted (one entry per rental, one transaction for everything noted while the
-    previous write ran), so a send never waits for the database: the audit follows the
-    push by one write. The backlog is one read; live messages are written as they go.
-    :meth:`aclose` (when the stream ends, however it ends) writes what is left and waits
-    for it. A failed write is logged, never raised: the client has the messages already.
+    :meth:`backlog_sent` once the backlog it starts with did: the backlog is one read,
+    live messages are noted as they go. The writing is the platform's
+    :class:`~smslocker.guard.reads.ReadTrail`, shared by every stream, so a send never
+    waits for the database. :meth:`aclose` (when the stream ends, however it ends)
+    waits until what this stream noted is written.
     """
 
     def __init__(self, platform: Platform, principal: Principal, via: str) -> None:
-        self._platform = platform
+        self._trail = platform.read_trail
         self._account_id = principal.account_id
         self._actor = f"key:{principal.key_id}"  # as the middleware names a key's caller
         self._via = via
         self._live = False
-        self._pending: dict[str, list[int]] = {}
-        self._writer: asyncio.Task[None] | None = None
+        self._backlog: dict[str, list[int]] = {}
 
     def sent(self, rental_id: str, message_id: int) -> None:
         """A message of ``rental_id`` went out to the client."""
-        self._pending.setdefault(rental_id, []).append(message_id)
         if self._live:
-            self._write_soon()
+            self._trail.note([self._read(rental_id, [message_id])])
+        else:
+            self._backlog.setdefault(rental_id, []).append(message_id)
 
     def backlog_sent(self) -> None:
         """The backlog went out: record it, and each message from now on as it is sent."""
         self._live = True
-        self._write_soon()
+        self._trail.note([self._read(rental, ids) for rental, ids in self._backlog.items()])
+        self._backlog = {}
 
-    def _write_soon(self) -> None:
-        if self._pending and (self._writer is None or self._writer.done()):
-            self._writer = asyncio.create_task(self._write(), name=f"audit-reads-{self._via}")
-
-    async def _write(self) -> None:
-        while self._pending:
-            reads, self._pending = list(self._pending.items()), {}
-            try:
-                await self._platform.db.run_write(
-                    partial(
-                        _append_reads,
-                        reads=reads,
-                        at=self._platform.now(),
-                        actor=self._actor,
-                        account_id=self._account_id,
-                        via=self._via,
-                    )
-                )
-            except Exception as error:
-                log.error(
-                    "guard.read_audit_failed",
-                    via=self._via,
-                    messages=sum(len(ids) for _, ids in reads),
-                    error=repr(error),
-                )
+    def _read(self, rental_id: str, message_ids: Sequence[int]) -> Read:
+        return Read(self._account_id, self._actor, self._via, rental_id, tuple(message_ids))
 
     async def aclose(self) -> None:
-        """Write what was sent and not yet recorded; return once it is written."""
-        self._write_soon()
-        writer = self._writer
-        if writer is not None and not writer.done():
-            # Shielded: an SSE stream ends by its task being cancelled, and a cancelled
-            # scope would cancel this wait again (the write itself is a task of its own).
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait([writer])
+        """Note what was sent and not yet noted; return once all of it is written."""
+        self.backlog_sent()
+        # Shielded: an SSE stream ends by its task being cancelled, and a cancelled scope
+        # would cancel this wait again (the write itself is the trail's task).
+        with anyio.CancelScope(shield=True):
+            await self._trail.flush()
 
 
 async def account_patched(platform: Platform, account_id: int, changes: Mapping[str, Any]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -169,6 +169,18 @@ def _entry(row: Any) -> Entry:
 # --------------------------------------------------------------------------- writing
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An entry before the chain gives it its id and hashes (:func:`append_many`)."""
+
+    action: str
+    at: datetime
+    actor: str
+    account_id: int | None = None
+    target: str | None = None
+    details: dict[str, Any] | None = None
+
+
 def append(
     connection: Connection,
     action: str,
@@ -180,35 +192,52 @@ def append(
     details: dict[str, Any] | None = None,
 ) -> Entry:
     """Add an entry in the caller's transaction (call it last: see the module docstring)."""
+    [entry] = append_many(connection, [Draft(action, at, actor, account_id, target, details)])
+    return entry
+
+
+def append_many(connection: Connection, drafts: Sequence[Draft]) -> list[Entry]:
+    """Add ``drafts`` to the chain in order, in the caller's transaction, with one look at
+    the chain's end and one insert (as :func:`append`, which is this for one entry)."""
+    if not drafts:
+        return []
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
     last = connection.execute(_LAST).first()
     previous_id, previous_hash = (last.id, last.hash) if last is not None else (0, GENESIS)
-    entry = Entry(
-        id=previous_id + 1,
-        at=at,
-        actor=actor[:100],
-        account_id=account_id,
-        action=action,
-        target=target[:_MAX_TARGET] if target is not None else None,
-        details=_plain(details or {}),
-        prev_hash=previous_hash,
-    )
-    entry = replace(entry, hash=entry.expected_hash())
-    connection.execute(
-        insert(AuditEntry).values(
-            id=entry.id,
-            at=entry.at,
-            actor=entry.actor,
-            account_id=entry.account_id,
-            action=entry.action,
-            target=entry.target,
-            details=entry.details,
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
+    entries = []
+    for draft in drafts:
+        entry = Entry(
+            id=previous_id + 1,
+            at=draft.at,
+            actor=draft.actor[:100],
+            account_id=draft.account_id,
+            action=draft.action,
+            target=draft.target[:_MAX_TARGET] if draft.target is not None else None,
+            details=_plain(draft.details or {}),
+            prev_hash=previous_hash,
         )
+        entry = replace(entry, hash=entry.expected_hash())
+        entries.append(entry)
+        previous_id, previous_hash = entry.id, entry.hash
+    connection.execute(
+        insert(AuditEntry),
+        [
+            {
+                "id": entry.id,
+                "at": entry.at,
+                "actor": entry.actor,
+                "account_id": entry.account_id,
+                "action": entry.action,
+                "target": entry.target,
+                "details": entry.details,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            }
+            for entry in entries
+        ],
     )
-    return entry
+    return entries
 
 
 def _plain(details: dict[str, Any]) -> dict[str, Any]:
@@ -391,11 +420,13 @@ __all__ = [
     "RENTAL_STARTED",
     "RULE_ACTION",
     "AuditFilter",
+    "Draft",
     "Entry",
     "Verdict",
     "actor_context",
     "append",
     "append_async",
+    "append_many",
     "chain_hash",
     "current_actor",
     "entries",
