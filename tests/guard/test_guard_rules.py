@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from api_support import MakeAccount, SeedNumbers, auth
+from fastapi import FastAPI
 from guard_support import guard_settings
 from sqlalchemy import insert, select
 
@@ -181,6 +182,45 @@ class TestAccountsPerIp:
         assert alert["evidence"]["accounts"] == 2
         assert alert["ip"] == "127.0.0.1"
         assert await alerts(client, admin_key, account_id=second_id + 1000) == []
+
+    async def test_accounts_that_only_browse_count_too(
+        self,
+        client: httpx.AsyncClient,
+        make_account: MakeAccount,
+        admin_key: str,
+    ) -> None:
+        """A farm of accounts behind one address is seen before it rents: any call of a
+        user's key counts its account; operators' calls do not."""
+        first_id, first_key = await make_account("first")
+        second_id, second_key = await make_account("second")
+        for _ in range(3):
+            assert (await client.get("/api/v1/numbers", headers=auth(admin_key))).status_code == 200
+            assert (await client.get("/api/v1/rentals", headers=auth(first_key))).status_code == 200
+        assert await alerts(client, admin_key) == []  # one user account and the admin
+        assert (await client.get("/api/v1/numbers", headers=auth(second_key))).status_code == 200
+        [alert] = await alerts(client, admin_key, rule="accounts_per_ip")
+        assert (alert["account_id"], alert["evidence"]["accounts"]) == (second_id, 2)
+        assert first_id != second_id
+
+    async def test_a_busy_client_is_counted_once_a_minute(
+        self, app: FastAPI, client: httpx.AsyncClient, make_account: MakeAccount, clock: Any
+    ) -> None:
+        _, key = await make_account("busy")
+        state = app.state.guard
+        hits: list[str] = []
+        hit = state.counters.hit
+
+        async def counting(key: str, window_s: float, now: float, member: str) -> int:
+            hits.append(key)
+            return await hit(key, window_s, now, member)
+
+        state.counters.hit = counting  # type: ignore[method-assign]
+        for _ in range(5):
+            await client.get("/api/v1/rentals", headers=auth(key))
+        assert hits == ["accounts:127.0.0.1"]
+        clock.advance(61)
+        await client.get("/api/v1/rentals", headers=auth(key))
+        assert hits == ["accounts:127.0.0.1"] * 2
 
 
 class TestRentBurstByIp:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -57,16 +57,49 @@ _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 ADMIN_PREFIX = "/api/v1/admin"
 
 
+#: How often one process counts the same (IP, account) pair for accounts-per-IP, at most.
+SEEN_REFRESH_S = 60.0
+#: Pairs remembered for that; beyond, the memory starts again (a flood of addresses).
+SEEN_PAIRS_MAX = 100_000
+
+
 @dataclass
 class GuardState:
     """What the middleware and the hooks share for one app: settings and counters."""
 
     platform: Platform
     counters: Counters
+    #: (ip, account id) -> when this process counts the pair again (:meth:`account_seen`).
+    _seen: dict[tuple[str, int], float] = field(default_factory=dict)
 
     @property
     def settings(self) -> GuardSettings:
         return self.platform.settings.guard
+
+    async def account_seen(self, principal: Principal, ip: str) -> None:
+        """Count the caller's account for ``ip`` in the accounts-per-IP rule (not for
+        admins), at most once per :data:`SEEN_REFRESH_S` (or a tenth of the rule's
+        window) per pair in this process: a busy client costs a counter hit a minute,
+        not one per call; the shared counters keep the window across processes."""
+        settings = self.settings
+        rule = settings.accounts_per_ip
+        if principal.is_admin or not (settings.rules_enabled and rule.enabled):
+            return
+        now = self.platform.now()
+        moment, pair = now.timestamp(), (ip, principal.account_id)
+        if self._seen.get(pair, 0.0) > moment:
+            return
+        if len(self._seen) > SEEN_PAIRS_MAX:
+            self._seen.clear()  # forgetting only costs a few more hits
+        self._seen[pair] = moment + min(SEEN_REFRESH_S, rule.window_s / 10)
+        await rules.account_seen(
+            self.platform.db,
+            self.counters,
+            settings,
+            account_id=principal.account_id,
+            ip=ip,
+            now=now,
+        )
 
     async def aclose(self) -> None:
         await self.counters.aclose()
@@ -167,11 +200,21 @@ class GuardMiddleware:
         try:
             with audit.actor_context(lambda: _actor_of(scope_state)):
                 await self.app(scope, receive, send_status)
+                await self._account_seen(scope_state, ip)
                 admin_write = path.startswith(ADMIN_PREFIX) and scope["method"] not in _READS
                 if admin_write and status and status[0] < 400:
                     await self._audit_admin(scope, status[0])
         finally:
             _request.reset(token)
+
+    async def _account_seen(self, scope_state: Mapping[str, Any], ip: str) -> None:
+        principal = scope_state.get("principal")
+        if not isinstance(principal, Principal):
+            return
+        try:
+            await self.state.account_seen(principal, ip)
+        except Exception as error:  # answered already; a rule's failure is only logged
+            log.error("guard.rules_failed", account_id=principal.account_id, error=repr(error))
 
     async def _check(self, scope: Scope, ip: str) -> None:
         from starlette.requests import HTTPConnection

@@ -3,9 +3,12 @@
 - ``rent_burst``: an account, or an IP, started ``count`` rentals within ``window_s``
   (the account's from the rentals table; the IP's from the shared counters, since
   rentals do not record the address).
-- ``accounts_per_ip``: ``count`` distinct accounts rented from one IP within
-  ``window_s`` (shared counters). The account renting when it fires is acted on; the
-  alert's evidence names the address.
+- ``accounts_per_ip``: ``count`` distinct accounts used from one IP within
+  ``window_s`` (shared counters): every authenticated call of a user's key counts its
+  account for the caller's address (:func:`account_seen`, from the API's middleware),
+  not only rents, so a farm of accounts behind one address is seen when it browses,
+  reads or holds streams too. The account seen when it fires is acted on; the alert's
+  evidence names the address. Operators' (admin) keys are not counted.
 - ``empty_endings``: ``count`` of an account's rentals ended (cancelled, released or
   expired) with no SMS within ``window_s`` (rentals table): numbers taken and dropped,
   typical of scripts cycling through the pool.
@@ -42,7 +45,8 @@ async def after_rent(
     now: datetime,
     counts: tuple[int, int] | None = None,
 ) -> list[AlertView]:
-    """Count the new rental in the windows; act on the account if a rule fires.
+    """Count the new rental in the windows; act on the account if a rule fires (the
+    accounts-per-IP rule is :func:`account_seen`'s, for every call, rents included).
 
     ``counts``: (``burst_rentals``, ``empty_endings``) as read before the rent by
     :func:`~.limits.check_rent` ``(with_counts=True)`` (the new rental then is
@@ -52,7 +56,7 @@ async def after_rent(
         return []
     triggers: list[Trigger] = []
     moment = now.timestamp()
-    burst, per_ip, empty = settings.rent_burst, settings.accounts_per_ip, settings.empty_endings
+    burst, empty = settings.rent_burst, settings.empty_endings
     if counts is not None:
         recent, endings = counts[0] + 1, counts[1]
     else:
@@ -67,15 +71,38 @@ async def after_rent(
         elif from_ip >= burst.count:
             evidence = {"rentals": from_ip, "window_s": burst.window_s, "by": "ip"}
             triggers.append(Trigger(RENT_BURST, account_id, ip, evidence))
-    if per_ip.enabled and ip is not None:
-        accounts = await counters.hit(f"accounts:{ip}", per_ip.window_s, moment, str(account_id))
-        if accounts >= per_ip.count:
-            evidence = {"accounts": accounts, "window_s": per_ip.window_s}
-            triggers.append(Trigger(ACCOUNTS_PER_IP, account_id, ip, evidence))
     if empty.enabled and endings >= empty.count:
         evidence = {"empty_endings": endings, "window_s": empty.window_s}
         triggers.append(Trigger(EMPTY_ENDINGS, account_id, ip, evidence))
     return await _act_on(db, settings, triggers, now)
+
+
+async def account_seen(
+    db: Database,
+    counters: Counters,
+    settings: GuardSettings,
+    *,
+    account_id: int,
+    ip: str,
+    now: datetime,
+) -> list[AlertView]:
+    """A key of ``account_id`` was used from ``ip``: count the account among the
+    address's; act on it if the address has too many."""
+    if not settings.rules_enabled or not settings.accounts_per_ip.enabled:
+        return []
+    trigger = await _per_ip(counters, settings, account_id, ip, now.timestamp())
+    return [] if trigger is None else await _act_on(db, settings, [trigger], now)
+
+
+async def _per_ip(
+    counters: Counters, settings: GuardSettings, account_id: int, ip: str, moment: float
+) -> Trigger | None:
+    rule = settings.accounts_per_ip
+    accounts = await counters.hit(f"accounts:{ip}", rule.window_s, moment, str(account_id))
+    if accounts < rule.count:
+        return None
+    evidence = {"accounts": accounts, "window_s": rule.window_s}
+    return Trigger(ACCOUNTS_PER_IP, account_id, ip, evidence)
 
 
 async def after_end(
@@ -118,6 +145,7 @@ __all__ = [
     "ACCOUNTS_PER_IP",
     "EMPTY_ENDINGS",
     "RENT_BURST",
+    "account_seen",
     "after_end",
     "after_rent",
 ]
