@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smslocker.screening.rules import (
     Action,
@@ -120,3 +122,57 @@ def test_unusable_rules_are_refused_with_a_reason(bad: FilterRule) -> None:
         bad.check()
     with pytest.raises(InvalidRule):
         RuleSet([bad])
+
+
+# The joined search (one regex per field and scope) must decide exactly as trying each
+# rule in order does: same verdict, same first rule.
+_PATTERNS = st.sampled_from(
+    ["ab", "AB", "a.b", "b$", "^a", r"(a)\1", "(?i)ba", "a|b", "x", r"\d+", "(?P<n>b)(?P=n)"]
+)
+_TEXTS = st.text(alphabet="abAB1x ", max_size=8)
+
+
+@st.composite
+def _rules(draw: st.DrawFn) -> list[FilterRule]:
+    count = draw(st.integers(0, 8))
+    return [
+        FilterRule(
+            index,
+            draw(st.sampled_from([Field.SOURCE, Field.CONTENT, Field.SMSC])),
+            draw(st.sampled_from(list(Match))),
+            draw(_PATTERNS),
+            draw(st.sampled_from([Action.DENY, Action.HOLD])),
+            connector=draw(st.sampled_from([None, "carrier-a", "carrier-b"])),
+        )
+        for index in range(count)
+    ]
+
+
+def _one_by_one(
+    rules: list[FilterRule], connector: str, source: str, text: str
+) -> tuple[Verdict, int | None]:
+    for action, verdict in ((Action.DENY, Verdict.DENY), (Action.HOLD, Verdict.HOLD)):
+        for candidate in rules:
+            if candidate.action is not action or candidate.connector not in (None, connector):
+                continue
+            single = RuleSet([candidate])  # one rule: nothing joined with anything
+            if single.decide(connector=connector, source=source, text=text).verdict is verdict:
+                return verdict, candidate.id
+    return Verdict.PASS, None
+
+
+@given(
+    rules=_rules(),
+    connector=st.sampled_from(["carrier-a", "carrier-b", "ab"]),
+    source=_TEXTS,
+    text=_TEXTS,
+)
+def test_joined_rules_decide_as_one_by_one(
+    rules: list[FilterRule], connector: str, source: str, text: str
+) -> None:
+    try:
+        rule_set = RuleSet(rules)
+    except InvalidRule:
+        return
+    decision = rule_set.decide(connector=connector, source=source, text=text)
+    assert (decision.verdict, decision.rule_id) == _one_by_one(rules, connector, source, text)

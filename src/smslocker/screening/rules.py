@@ -112,17 +112,59 @@ class _Compiled:
     test: re.Pattern[str]
 
 
-def _compile(rule: FilterRule) -> _Compiled:
-    rule.check()
+def _source(rule: FilterRule) -> str:
+    """The rule as a regex, flags inline, so rules can be joined into one (:class:`_Any`)."""
     if rule.match is Match.REGEX:
-        return _Compiled(rule, re.compile(rule.pattern))
+        return rule.pattern
     escaped = re.escape(rule.pattern)
-    pattern = {
+    anchored = {
         Match.EXACT: rf"\A{escaped}\Z",
         Match.PREFIX: rf"\A{escaped}",
         Match.CONTAINS: escaped,
     }[rule.match]
-    return _Compiled(rule, re.compile(pattern, re.IGNORECASE))
+    return f"(?i:{anchored})"
+
+
+def _compile(rule: FilterRule) -> _Compiled:
+    rule.check()
+    return _Compiled(rule, re.compile(_source(rule)))
+
+
+def _joinable(compiled: _Compiled) -> bool:
+    """Whether the rule means the same inside an alternation of others: no groups (whose
+    numbers, and backreferences to them, would shift) and no global inline flags."""
+    return compiled.test.groups == 0 and not _GLOBAL_FLAGS.match(compiled.rule.pattern)
+
+
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+
+
+class _Any:
+    """Whether any of ``rules`` (deny or hold rules) matches a message, in one regex search
+    per (field, connector scope) instead of one per rule: a message that matches none,
+    nearly every message, costs a few searches however many rules there are. Rules that
+    cannot be joined (:func:`_joinable`) are tried one by one. Which rule matched first in
+    the operator's order is found by the caller, only when one did."""
+
+    def __init__(self, rules: list[_Compiled]) -> None:
+        joined: dict[tuple[Field, str | None], list[str]] = defaultdict(list)
+        self._singles: list[_Compiled] = []
+        for compiled in rules:
+            if _joinable(compiled):
+                key = (compiled.rule.field, compiled.rule.connector)
+                joined[key].append(f"(?:{_source(compiled.rule)})")
+            else:
+                self._singles.append(compiled)
+        self._joined = [
+            (field, connector, re.compile("|".join(parts)))
+            for (field, connector), parts in joined.items()
+        ]
+
+    def search(self, connector: str, values: dict[Field, str]) -> bool:
+        for rule_field, scope, test in self._joined:
+            if scope in (None, connector) and test.search(values[rule_field]) is not None:
+                return True
+        return any(_applies(compiled, connector, values) for compiled in self._singles)
 
 
 @dataclass
@@ -135,6 +177,7 @@ class RuleSet:
         compiled = [_compile(rule) for rule in self.rules if rule.enabled]
         self._deny = [c for c in compiled if c.rule.action is Action.DENY]
         self._hold = [c for c in compiled if c.rule.action is Action.HOLD]
+        self._any_deny, self._any_hold = _Any(self._deny), _Any(self._hold)
         self._allow: dict[Field, list[_Compiled]] = defaultdict(list)
         self._service_senders: dict[str, list[_Compiled]] = defaultdict(list)
         for c in compiled:
@@ -155,16 +198,14 @@ class RuleSet:
         if self.empty:
             return PASS
         values = {Field.SMSC: connector, Field.SOURCE: source, Field.CONTENT: text or ""}
-        for compiled in self._deny:
-            if _applies(compiled, connector, values):
-                return Decision(
-                    Verdict.DENY, compiled.rule.id, f"deny rule on {compiled.rule.field}"
-                )
-        for compiled in self._hold:
-            if _applies(compiled, connector, values):
-                return Decision(
-                    Verdict.HOLD, compiled.rule.id, f"hold rule on {compiled.rule.field}"
-                )
+        for verdict, rules, any_of in (
+            (Verdict.DENY, self._deny, self._any_deny),
+            (Verdict.HOLD, self._hold, self._any_hold),
+        ):
+            if any_of.search(connector, values):
+                first = next(c for c in rules if _applies(c, connector, values))
+                reason = f"{verdict} rule on {first.rule.field}"
+                return Decision(verdict, first.rule.id, reason)
         for rule_field, allowed in self._allow.items():
             in_scope = [c for c in allowed if c.rule.connector in (None, connector)]
             if in_scope and not any(_matches(c, values) for c in in_scope):
