@@ -11,6 +11,8 @@ suites that drive the app (``tests/client``) import the ones they need, overridi
 - ``seed_numbers(count=3, country="US", carrier=None, start=0, ...) -> [e164, ...]``.
 - ``sink``: the real ingest :class:`~smslocker.routing.ingest.StoreSink`; with
   ``api_support.deliver_sms(platform, sink, number, text)`` a test receives an SMS.
+- ``server``: the app served by uvicorn on a loopback port (``host:port``), for
+  WebSocket and streaming tests (:func:`push_support.serve_on_loopback`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from api_support import (
 from api_support import make_account as _make_account
 from api_support import seed_numbers as _seed_numbers
 from fastapi import FastAPI
+from push_support import serve_on_loopback
 
 from smslocker.api.app import create_app
 from smslocker.platform import Platform
@@ -87,3 +90,9 @@ async def sink(platform: Platform) -> AsyncIterator[StoreSink]:
         yield sink
     finally:
         await sink.close()
+
+
+@pytest.fixture
+async def server(app: FastAPI) -> AsyncIterator[str]:
+    async with serve_on_loopback(app) as host:
+        yield host

@@ -116,6 +116,14 @@ _NUMBER_FORMATS = {
 }
 
 
+async def rent_any(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
+    """``POST /api/v1/rentals {}`` (any number), asserted to succeed: the rental."""
+    response = await client.post("/api/v1/rentals", json={}, headers=auth(key))
+    assert response.status_code == 201, response.text
+    rental: dict[str, Any] = response.json()
+    return rental
+
+
 def phone(country: str, index: int) -> str:
     return _NUMBER_FORMATS[country].format(index)
 

@@ -20,5 +20,6 @@ from api_fixtures import (  # noqa: F401 - fixtures, found by name
     make_account,
     platform,
     seed_numbers,
+    server,
     sink,
 )

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
-from api_support import INGEST, MakeAccount, SeedNumbers, auth, deliver_sms, make_sink
-from fastapi import FastAPI
-from push_support import next_frame, serve_on_loopback, until_ready
+from api_support import INGEST, MakeAccount, SeedNumbers, auth, deliver_sms, make_sink, rent_any
+from push_support import next_frame, until_ready
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.client import connect
@@ -28,19 +26,6 @@ from smslocker.gateway.messages import InboundMessage
 from smslocker.platform import Platform
 from smslocker.routing.ingest import StoreSink
 from smslocker.store.models import Message, WebhookDelivery
-
-
-@pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    async with serve_on_loopback(app) as host:
-        yield host
-
-
-async def _rent(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
-    response = await client.post("/api/v1/rentals", json={}, headers=auth(key))
-    assert response.status_code == 201, response.text
-    rental: dict[str, Any] = response.json()
-    return rental
 
 
 async def _inbox(client: httpx.AsyncClient, key: str, rental_id: str) -> list[dict[str, Any]]:
@@ -86,7 +71,7 @@ async def test_websocket_gets_the_message_the_sink_stored(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     url = f"ws://{server}/api/v1/rentals/{rental['id']}/ws"
     async with connect(url, additional_headers=auth(key)) as websocket:
         assert await until_ready(websocket) == []
@@ -109,7 +94,7 @@ async def test_sse_account_stream_gets_the_message_the_sink_stored(
 ) -> None:
     account_id, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     async with (
         httpx.AsyncClient(base_url=f"http://{server}", timeout=10) as http,
         http.stream("GET", "/api/v1/events", headers=auth(key)) as response,
@@ -145,8 +130,8 @@ async def test_webhook_outbox_row_for_subscribed_endpoints_only(
     _, key = await make_account()
     _, other_key = await make_account("bob")
     await seed_numbers(2)
-    rental = await _rent(client, key)
-    other = await _rent(client, other_key)
+    rental = await rent_any(client, key)
+    other = await rent_any(client, other_key)
     await _webhook(client, other_key, events=["rental.expired"])  # not subscribed to messages
     await deliver_sms(platform, sink, rental["number"], "before any endpoint 1111")
     assert await _outbox(platform) == []
@@ -184,7 +169,7 @@ async def test_a_failed_transaction_leaves_no_outbox_row_and_no_event(
     the message nor its webhook exists, and nothing was published."""
     _, key = await make_account()
     await seed_numbers(2)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     await _webhook(client, key)
 
     async def failing_probe(_connection: AsyncConnection, _token: str, _at: datetime) -> None:
@@ -248,7 +233,7 @@ async def test_a_bus_failure_never_fails_the_ingest(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     await _webhook(client, key)
     bus = BrokenBus(error)
     sink = StoreSink(platform.db, INGEST, clock=platform.clock, bus=bus)

@@ -10,14 +10,12 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_support import MakeAccount, SeedNumbers, auth, settings_for
-from fastapi import FastAPI
+from api_support import MakeAccount, SeedNumbers, auth, rent_any, settings_for
 from push_support import (
     ingest_and_publish,
     message_events,
@@ -34,19 +32,6 @@ from smslocker.delivery import events
 from smslocker.delivery.bus import InProcessBus
 from smslocker.platform import Platform
 from smslocker.routing.ingest import StoreSink
-
-
-@pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    async with serve_on_loopback(app) as host:
-        yield host
-
-
-async def _rent(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
-    response = await client.post("/api/v1/rentals", json={}, headers=auth(key))
-    assert response.status_code == 201, response.text
-    rental: dict[str, Any] = response.json()
-    return rental
 
 
 async def _close_code(websocket: ClientConnection) -> int | None:
@@ -66,7 +51,7 @@ async def test_websocket_sends_the_backlog_then_live_messages_once(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "Your code is 111111")
     url = f"ws://{server}/api/v1/rentals/{rental['id']}/ws"
     async with connect(url, additional_headers=auth(key)) as websocket:
@@ -98,7 +83,7 @@ async def test_websocket_after_skips_what_the_client_has(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "one")
     (second,) = await ingest_and_publish(platform, sink, rental["number"], "two")
     # The key as a query parameter, as browsers send it; the short form of the route.
@@ -131,7 +116,7 @@ async def test_websocket_refusals_have_readable_close_codes(
     _, own = await make_account("alice")
     _, other = await make_account("bob")
     await seed_numbers(1)
-    rental = await _rent(client, own)
+    rental = await rent_any(client, own)
     headers = {
         "none": {},
         "wrong": auth("sk_nope"),
@@ -154,14 +139,14 @@ async def test_account_stream_gets_every_rental_and_lifecycle_events(
     _, key = await make_account("alice")
     _, bob = await make_account("bob")
     await seed_numbers(3)
-    first = await _rent(client, key)
+    first = await rent_any(client, key)
     async with connect(f"ws://{server}/api/v1/ws", additional_headers=auth(key)) as websocket:
         assert await until_ready(websocket) == []  # no backlog unless asked for
-        second = await _rent(client, key)
+        second = await rent_any(client, key)
         created = await next_frame(websocket)
         assert created["type"] == "rental.created"
         assert created["rental"]["id"] == second["id"]
-        bobs = await _rent(client, bob)  # not alice's: never on her stream
+        bobs = await rent_any(client, bob)  # not alice's: never on her stream
         await ingest_and_publish(platform, sink, bobs["number"], "bob's")
         await ingest_and_publish(platform, sink, first["number"], "to the first")
         await ingest_and_publish(platform, sink, second["number"], "to the second")
@@ -189,7 +174,7 @@ async def test_heartbeat_on_a_quiet_stream(
     monkeypatch.setattr(push, "HEARTBEAT_S", 0.05)
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     url = f"ws://{server}/api/v1/rentals/{rental['id']}/ws"
     async with connect(url, additional_headers=auth(key)) as websocket:
         assert await until_ready(websocket) == []
@@ -217,7 +202,7 @@ async def test_overflow_is_repaired_from_the_inbox(
             serve_on_loopback(app) as host,
             httpx.AsyncClient(base_url=f"http://{host}") as client,
         ):
-            rental = await _rent(client, key)
+            rental = await rent_any(client, key)
             (old,) = await ingest_and_publish(small, sink, rental["number"], "old", publish=False)
             channel = f"rental:{rental['id']}" if stream == "rental" else f"account:{account_id}"
             path = f"/api/v1/rentals/{rental['id']}/ws" if stream == "rental" else "/api/v1/ws"
@@ -295,7 +280,7 @@ async def test_sse_streams_backlog_and_live_with_ids_and_resumes(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "Your code: 424242")
     path = f"/api/v1/rentals/{rental['id']}/events"
     async with (
@@ -334,7 +319,7 @@ async def test_account_sse_stream(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     async with (
         httpx.AsyncClient(base_url=f"http://{server}", timeout=10) as http,
         http.stream("GET", "/api/v1/events", headers=auth(key)) as response,
@@ -353,7 +338,7 @@ async def test_sse_refusals_are_problems(
     _, alice = await make_account("alice")
     _, bob = await make_account("bob")
     await seed_numbers(1)
-    rental = await _rent(client, alice)
+    rental = await rent_any(client, alice)
     path = f"/api/v1/rentals/{rental['id']}/events"
     assert (await client.get(path)).status_code == 401
     other = await client.get(path, headers=auth(bob))

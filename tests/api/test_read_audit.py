@@ -11,14 +11,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
-import pytest
-from api_support import MakeAccount, SeedNumbers, auth
-from fastapi import FastAPI
+from api_support import MakeAccount, SeedNumbers, auth, rent_any
 from push_support import (
     ingest_and_publish,
     message_events,
     next_frame,
-    serve_on_loopback,
     until_ready,
 )
 from sqlalchemy import text
@@ -31,19 +28,6 @@ from smslocker.delivery import events
 from smslocker.guard import audit
 from smslocker.platform import Platform
 from smslocker.routing.ingest import StoreSink
-
-
-@pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    async with serve_on_loopback(app) as host:
-        yield host
-
-
-async def _rent(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
-    response = await client.post("/api/v1/rentals", json={}, headers=auth(key))
-    assert response.status_code == 201, response.text
-    rental: dict[str, Any] = response.json()
-    return rental
 
 
 def key_id(key: str) -> str:
@@ -87,7 +71,7 @@ async def test_rest_short_form_and_code_reads_are_audited(
 ) -> None:
     account_id, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "Your code is 111111")
     (second,) = await ingest_and_publish(platform, sink, rental["number"], "Your code is 222222")
 
@@ -143,7 +127,7 @@ async def test_websocket_backlog_is_one_read_and_live_messages_follow(
 ) -> None:
     account_id, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     first, second = [
         (await ingest_and_publish(platform, sink, rental["number"], f"Code {n}"))[0]
         for n in (111111, 222222)
@@ -175,7 +159,7 @@ async def test_websocket_short_form_is_audited(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "Code 424242")
     url = f"ws://{server}/ws/connect?session_id={rental['id']}&access_token={key}"
     async with connect(url) as websocket:
@@ -195,7 +179,7 @@ async def test_account_stream_reads_are_per_rental(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(2)
-    one, two = await _rent(client, key), await _rent(client, key)
+    one, two = await rent_any(client, key), await rent_any(client, key)
     (to_one,) = await ingest_and_publish(platform, sink, one["number"], "to one")
     (to_two,) = await ingest_and_publish(platform, sink, two["number"], "to two")
     async with connect(f"ws://{server}/api/v1/ws?after=0", additional_headers=auth(key)) as ws:
@@ -226,7 +210,7 @@ async def test_a_push_does_not_wait_for_its_audit(
 ) -> None:
     _, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "one", publish=False)
     (second,) = await ingest_and_publish(platform, sink, rental["number"], "two", publish=False)
     url = f"ws://{server}/api/v1/rentals/{rental['id']}/ws?after={first - 1}"
@@ -266,7 +250,7 @@ async def test_sse_backlog_and_live_messages_are_audited(
 ) -> None:
     account_id, key = await make_account()
     await seed_numbers(1)
-    rental = await _rent(client, key)
+    rental = await rent_any(client, key)
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "Code 515151")
     async with (
         httpx.AsyncClient(base_url=f"http://{server}", timeout=10) as http,
