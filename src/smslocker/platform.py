@@ -80,7 +80,11 @@ async def open_platform(
     """Open the database (applying migrations unless told not to) and the bus."""
     if settings.database_url is None:
         settings.ensure_data_dir()
-    db = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite.synchronous)
+    db = Database(
+        settings.resolved_database_url(),
+        sqlite_synchronous=settings.sqlite.synchronous,
+        sqlite_writes_on_loop=settings.sqlite.writes_on_loop,
+    )
     if migrate:
         await upgrade(db)
     keyring = (

@@ -123,6 +123,9 @@ class SqliteSettings(_Group):
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     """FULL survives power loss; NORMAL (WAL) survives a killed process but may lose the
     last commits on power loss."""
+    writes_on_loop: bool = True
+    """Run write transactions on the event loop's thread (faster: no GIL hand-offs),
+    or, when off, all in a writer thread (:mod:`smslocker.store.sqlite`)."""
 
 
 class RuleSettings(_Group):

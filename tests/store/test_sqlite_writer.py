@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,63 @@ async def test_run_write_commits_returns_and_rolls_back(database: Any) -> None:
     assert names == ["a"]
 
 
-async def test_sqlite_transactions_run_off_the_event_loop(sqlite_database: Database) -> None:
+async def test_sqlite_transactions_run_on_the_event_loop_by_default(
+    sqlite_database: Database,
+) -> None:
     loop_thread = threading.get_ident()
-    seen = await sqlite_database.run_write(lambda _connection: threading.get_ident())
-    assert seen != loop_thread
-    # One writer thread: every transaction runs in the same one.
-    assert await sqlite_database.run_write(lambda _connection: threading.get_ident()) == seen
+    assert await sqlite_database.run_write(lambda _connection: threading.get_ident()) == (
+        loop_thread
+    )
+
+
+async def test_without_writes_on_loop_they_run_in_one_writer_thread(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'off.db'}", sqlite_writes_on_loop=False)
+    try:
+        loop_thread = threading.get_ident()
+        seen = await database.run_write(lambda _connection: threading.get_ident())
+        assert seen != loop_thread
+        assert await database.run_write(lambda _connection: threading.get_ident()) == seen
+    finally:
+        await database.close()
+
+
+async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(tmp_path: Path) -> None:
+    """Another process (here: another connection) holds SQLite's write lock: the
+    transaction must not stall the event loop waiting for it, and must still run, in
+    the writer thread, once the lock is free."""
+    path = tmp_path / "locked.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await database.run_write(lambda c: c.execute(text("CREATE TABLE t (n INTEGER)")).close())
+        other.execute("BEGIN IMMEDIATE")  # the other process's write lock
+        other.execute("INSERT INTO t VALUES (1)")
+
+        def insert(connection: Connection) -> int:
+            connection.execute(text("INSERT INTO t VALUES (2)"))
+            return threading.get_ident()
+
+        pending = asyncio.ensure_future(database.run_write(insert))
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning while the write waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not pending.done()
+        other.execute("COMMIT")
+        ran_in = await asyncio.wait_for(pending, 10)
+        assert ticks == 20
+        assert ran_in != threading.get_ident()
+        writer = database._sqlite_writer
+        assert writer is not None
+        assert writer.sent_to_thread == 1
+        # The next transaction, with nobody else holding the lock, is back on the loop.
+        assert await database.run_write(lambda _c: threading.get_ident()) == (threading.get_ident())
+        async with database.read() as connection:
+            rows = (await connection.execute(text("SELECT n FROM t ORDER BY n"))).scalars()
+            assert list(rows) == [1, 2]
+    finally:
+        other.close()
+        await database.close()
 
 
 async def test_concurrent_run_writes_are_serialised(database: Any) -> None:

@@ -63,7 +63,9 @@ async def run_gateway(
     if settings.database_url is None:
         settings.ensure_data_dir()
     database = open_database(
-        settings.resolved_database_url(), sqlite_synchronous=settings.sqlite.synchronous
+        settings.resolved_database_url(),
+        sqlite_synchronous=settings.sqlite.synchronous,
+        sqlite_writes_on_loop=settings.sqlite.writes_on_loop,
     )
     bus = open_bus(settings.redis_url)
     try:

@@ -39,7 +39,9 @@ def database_for(settings: Settings) -> Database:
     if settings.database_url is None:
         settings.ensure_data_dir()
     return open_database(
-        settings.resolved_database_url(), sqlite_synchronous=settings.sqlite.synchronous
+        settings.resolved_database_url(),
+        sqlite_synchronous=settings.sqlite.synchronous,
+        sqlite_writes_on_loop=settings.sqlite.writes_on_loop,
     )
 
 

@@ -47,6 +47,7 @@ class Database:
         url: str,
         *,
         sqlite_synchronous: str = "FULL",
+        sqlite_writes_on_loop: bool = True,
         schema: str | None = None,
         echo: bool = False,
     ) -> None:
@@ -75,7 +76,7 @@ class Database:
                 self._reader_engine.sync_engine, immediate=False, synchronous=sqlite_synchronous
             )
             self._sqlite_writer: SqliteWriter | None = SqliteWriter(
-                parsed, synchronous=sqlite_synchronous, echo=echo
+                parsed, synchronous=sqlite_synchronous, echo=echo, on_loop=sqlite_writes_on_loop
             )
         else:
             connect_args: dict[str, Any] = {}
@@ -110,8 +111,9 @@ class Database:
         """Run ``transaction(connection)`` in one read-write transaction; return its result.
 
         Committed when it returns, rolled back when it raises (the exception propagates).
-        ``transaction`` must do nothing but database work: on SQLite it runs in the
-        writer thread, not on the event loop.
+        ``transaction`` must do nothing but database work, and nothing that waits for the
+        event loop: on SQLite it runs on the loop's thread or in the writer thread
+        (:mod:`.sqlite`).
         """
         if self._write_lock is None:
             async with self._writer_engine.begin() as connection:

@@ -1,9 +1,21 @@
-"""What SQLite needs beyond SQLAlchemy's defaults: pragmas, a writer thread, a checkpointer.
+"""What SQLite needs beyond SQLAlchemy's defaults: pragmas, a writer, a checkpointer.
 
 :class:`SqliteWriter` runs :meth:`~.db.Database.run_write` transactions: each one whole,
-on a sync connection, in one thread of its own. aiosqlite makes three or four thread
-round trips per statement (cursor, execute, fetch, close), which cost a short
-transaction five times the CPU of its statements (``bench/rent.py``).
+on one sync connection. aiosqlite makes three or four thread round trips per statement
+(cursor, execute, fetch, close), which cost a short transaction five times the CPU of
+its statements (``bench/rent.py``).
+
+Where the transaction runs: on the event loop's own thread, by default. A transaction
+is a few hundred microseconds of Python and one sync, and SQLite's one writer runs them
+one at a time anyway. In a thread of its own, each of its statements gave up the GIL and
+then waited for the busy event loop to hand it back (up to the 5 ms switch interval):
+a 3-message ingest commit took 2.7 ms instead of well under one, and that was the
+median of push latency (``bench/ws_latency.py``: p50 7-10 ms in a thread, 4.6 on the
+loop). The price is that the loop does not run during a transaction's sync, which the
+GIL mostly made so already. A transaction never waits on the loop for another process's
+write lock: it begins with no busy timeout, and when another process (a CLI import)
+holds the lock, it goes to the writer thread, which waits as long as it takes
+(``writes_on_loop=False`` sends every transaction there, as before).
 
 Checkpoints run in the background. SQLite's automatic checkpoint (every 1000 WAL pages)
 runs inside the commit that crosses the mark, copying those pages into the database
@@ -32,6 +44,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 
 from smslocker.log import get_logger
 
@@ -78,10 +91,19 @@ class SqliteWriter:
     commit made through any other writer connection with :meth:`committed`.
     """
 
-    def __init__(self, url: URL, *, synchronous: str, echo: bool = False) -> None:
+    def __init__(
+        self, url: URL, *, synchronous: str, echo: bool = False, on_loop: bool = True
+    ) -> None:
         self.path = url.database or ""
+        self.on_loop = on_loop
+        # The one connection is used by the loop's thread and the writer thread, never at
+        # once (the database's write lock): pysqlite's same-thread check is off for it.
         self.engine = create_engine(
-            url.set(drivername="sqlite"), echo=echo, pool_size=1, max_overflow=0
+            url.set(drivername="sqlite"),
+            echo=echo,
+            pool_size=1,
+            max_overflow=0,
+            connect_args={"check_same_thread": False},
         )
         configure_sqlite(self.engine, immediate=True, synchronous=synchronous, autocheckpoint=False)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
@@ -94,16 +116,55 @@ class SqliteWriter:
         self._commits = 0
         self._since_catch_up = 0
         self._on_disk = bool(self.path) and self.path != ":memory:"
+        self._busy_timeout_ms = BUSY_TIMEOUT_MS  # the connection's, as configured
+        #: Transactions that found another process's write lock and went to the thread.
+        self.sent_to_thread = 0
 
     async def run(self, transaction: Callable[[Connection], T]) -> T:
-        """``transaction(connection)`` in a transaction, in the writer thread."""
-        loop = asyncio.get_running_loop()
+        """``transaction(connection)`` in a transaction: on the loop, or in the writer
+        thread when the loop should not wait (a catch-up checkpoint, a lock held by
+        another process) or ``on_loop`` is off. See the module docstring."""
         catch_up, self._catch_up = self._catch_up, False
-        result = await loop.run_in_executor(
-            self._thread, _in_transaction, self.engine, transaction, catch_up
-        )
+        if self.on_loop and not catch_up:
+            try:
+                result = self._on_loop(transaction)
+            except _LockedElsewhere:
+                self.sent_to_thread += 1
+                result = await self._in_thread(transaction, False)
+        else:
+            result = await self._in_thread(transaction, catch_up)
         self.committed()
         return result
+
+    async def _in_thread(self, transaction: Callable[[Connection], T], catch_up: bool) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._waiting, transaction, catch_up)
+
+    def _waiting(self, transaction: Callable[[Connection], T], catch_up: bool) -> T:
+        with self.engine.connect() as connection:
+            self._busy_timeout(connection, BUSY_TIMEOUT_MS)
+        return _in_transaction(self.engine, transaction, catch_up)
+
+    def _on_loop(self, transaction: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as connection:
+            self._busy_timeout(connection, 0)
+            try:
+                began = connection.begin()  # BEGIN IMMEDIATE: takes the write lock
+            except OperationalError as error:
+                if getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                    raise _LockedElsewhere from error
+                raise
+            with began:
+                return transaction(connection)
+
+    def _busy_timeout(self, connection: Connection, milliseconds: int) -> None:
+        """Set the connection's busy timeout, outside any transaction (on the driver's
+        connection: through SQLAlchemy the statement would begin one)."""
+        if self._busy_timeout_ms != milliseconds:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute(f"PRAGMA busy_timeout={milliseconds}")
+            self._busy_timeout_ms = milliseconds
 
     def committed(self) -> None:
         """A write transaction committed: start a checkpoint when enough have."""
@@ -149,6 +210,10 @@ class SqliteWriter:
         if self._checkpoint_connection is not None:
             self._checkpoint_connection.close()
             self._checkpoint_connection = None
+
+
+class _LockedElsewhere(Exception):
+    """Another process holds the write lock: this transaction goes to the writer thread."""
 
 
 def _in_transaction(
