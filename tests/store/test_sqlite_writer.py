@@ -44,6 +44,14 @@ async def test_sqlite_transactions_run_on_the_event_loop_by_default(
     )
 
 
+async def test_bulk_transactions_run_in_the_writer_thread(sqlite_database: Database) -> None:
+    """An import's batch of thousands of rows must not stop the loop for its duration."""
+    loop_thread = threading.get_ident()
+    bulk = await sqlite_database.run_write(lambda _c: threading.get_ident(), bulk=True)
+    assert bulk != loop_thread
+    assert await sqlite_database.run_write(lambda _c: threading.get_ident()) == loop_thread
+
+
 async def test_without_writes_on_loop_they_run_in_one_writer_thread(tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'off.db'}", sqlite_writes_on_loop=False)
     try:

@@ -284,7 +284,7 @@ async def _store_batch(
         connection.execute(statement, values)
         return int(found)
 
-    existing = await db.run_write(store)
+    existing = await db.run_write(store, bulk=True)
     report.updated += existing
     report.imported += len(rows) - existing
 

@@ -39,7 +39,9 @@ async def reencrypt(db: Database, ring: KeyRing, *, chunk: int = CHUNK) -> Reenc
     resealed = sealed = 0
     after = 0
     while True:
-        done, after = await db.run_write(partial(_chunk, ring=ring, after=after, chunk=chunk))
+        done, after = await db.run_write(
+            partial(_chunk, ring=ring, after=after, chunk=chunk), bulk=True
+        )
         resealed += done["resealed"]
         sealed += done["sealed"]
         if after < 0:

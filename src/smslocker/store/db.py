@@ -107,20 +107,21 @@ class Database:
                 yield connection
             self._sqlite_writer.committed()
 
-    async def run_write(self, transaction: Callable[[Connection], T]) -> T:
+    async def run_write(self, transaction: Callable[[Connection], T], *, bulk: bool = False) -> T:
         """Run ``transaction(connection)`` in one read-write transaction; return its result.
 
         Committed when it returns, rolled back when it raises (the exception propagates).
         ``transaction`` must do nothing but database work, and nothing that waits for the
         event loop: on SQLite it runs on the loop's thread or in the writer thread
-        (:mod:`.sqlite`).
+        (:mod:`.sqlite`). ``bulk``: the transaction may take long (an import's thousands
+        of rows): on SQLite it runs in the writer thread, and the loop keeps turning.
         """
         if self._write_lock is None:
             async with self._writer_engine.begin() as connection:
                 return await connection.run_sync(transaction)
         assert self._sqlite_writer is not None
         async with self._write_lock:
-            return await self._sqlite_writer.run(transaction)
+            return await self._sqlite_writer.run(transaction, bulk=bulk)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

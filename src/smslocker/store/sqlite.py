@@ -14,8 +14,10 @@ median of push latency (``bench/ws_latency.py``: p50 7-10 ms in a thread, 4.6 on
 loop). The price is that the loop does not run during a transaction's sync, which the
 GIL mostly made so already. A transaction never waits on the loop for another process's
 write lock: it begins with no busy timeout, and when another process (a CLI import)
-holds the lock, it goes to the writer thread, which waits as long as it takes
-(``writes_on_loop=False`` sends every transaction there, as before).
+holds the lock, it goes to the writer thread, which waits as long as it takes. Bulk
+work (an import's batch of thousands of rows, a re-encryption chunk) is sent there
+too by its caller (``run_write(..., bulk=True)``); ``writes_on_loop=False`` sends every
+transaction there, as before.
 
 Checkpoints run in the background. SQLite's automatic checkpoint (every 1000 WAL pages)
 runs inside the commit that crosses the mark, copying those pages into the database
@@ -120,12 +122,12 @@ class SqliteWriter:
         #: Transactions that found another process's write lock and went to the thread.
         self.sent_to_thread = 0
 
-    async def run(self, transaction: Callable[[Connection], T]) -> T:
+    async def run(self, transaction: Callable[[Connection], T], *, bulk: bool = False) -> T:
         """``transaction(connection)`` in a transaction: on the loop, or in the writer
-        thread when the loop should not wait (a catch-up checkpoint, a lock held by
-        another process) or ``on_loop`` is off. See the module docstring."""
+        thread when the loop should not wait (``bulk`` work, a catch-up checkpoint, a
+        lock held by another process) or ``on_loop`` is off. See the module docstring."""
         catch_up, self._catch_up = self._catch_up, False
-        if self.on_loop and not catch_up:
+        if self.on_loop and not catch_up and not bulk:
             try:
                 result = self._on_loop(transaction)
             except _LockedElsewhere:
