@@ -77,7 +77,7 @@ class ReadTrail:
     """Collects the reads of every stream of a process and writes them in batches."""
 
     def __init__(
-        self, db: Database, clock: Callable[[], datetime], *, interval_s: float = 0.25
+        self, db: Database, clock: Callable[[], datetime], *, interval_s: float = 1.0
     ) -> None:
         self.db = db
         self.interval_s = interval_s
