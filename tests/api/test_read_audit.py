@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
+import pytest
 from api_support import MakeAccount, SeedNumbers, auth, rent_any
 from push_support import (
     ingest_and_publish,
@@ -59,6 +60,19 @@ def read_ids(entries: list[audit.Entry], via: str) -> list[int]:
     ]
 
 
+Renter = tuple[int, str, dict[str, Any]]
+
+
+@pytest.fixture
+async def renter(
+    client: httpx.AsyncClient, make_account: MakeAccount, seed_numbers: SeedNumbers
+) -> Renter:
+    """An account with one number rented: (account id, key, the rental)."""
+    account_id, key = await make_account()
+    await seed_numbers(1)
+    return account_id, key, await rent_any(client, key)
+
+
 # --------------------------------------------------------------------------- answers
 
 
@@ -66,12 +80,9 @@ async def test_rest_short_form_and_code_reads_are_audited(
     platform: Platform,
     client: httpx.AsyncClient,
     sink: StoreSink,
-    make_account: MakeAccount,
-    seed_numbers: SeedNumbers,
+    renter: Renter,
 ) -> None:
-    account_id, key = await make_account()
-    await seed_numbers(1)
-    rental = await rent_any(client, key)
+    account_id, key, rental = renter
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "Your code is 111111")
     (second,) = await ingest_and_publish(platform, sink, rental["number"], "Your code is 222222")
 
@@ -119,15 +130,11 @@ async def test_a_large_read_is_several_entries(
 
 async def test_websocket_backlog_is_one_read_and_live_messages_follow(
     server: str,
-    client: httpx.AsyncClient,
     platform: Platform,
     sink: StoreSink,
-    make_account: MakeAccount,
-    seed_numbers: SeedNumbers,
+    renter: Renter,
 ) -> None:
-    account_id, key = await make_account()
-    await seed_numbers(1)
-    rental = await rent_any(client, key)
+    account_id, key, rental = renter
     first, second = [
         (await ingest_and_publish(platform, sink, rental["number"], f"Code {n}"))[0]
         for n in (111111, 222222)
@@ -151,15 +158,11 @@ async def test_websocket_backlog_is_one_read_and_live_messages_follow(
 
 async def test_websocket_short_form_is_audited(
     server: str,
-    client: httpx.AsyncClient,
     platform: Platform,
     sink: StoreSink,
-    make_account: MakeAccount,
-    seed_numbers: SeedNumbers,
+    renter: Renter,
 ) -> None:
-    _, key = await make_account()
-    await seed_numbers(1)
-    rental = await rent_any(client, key)
+    _, key, rental = renter
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "Code 424242")
     url = f"ws://{server}/ws/connect?session_id={rental['id']}&access_token={key}"
     async with connect(url) as websocket:
@@ -202,15 +205,11 @@ async def _hold_the_audit_trail(connection: Any, platform: Platform) -> None:
 
 async def test_a_push_does_not_wait_for_its_audit(
     server: str,
-    client: httpx.AsyncClient,
     platform: Platform,
     sink: StoreSink,
-    make_account: MakeAccount,
-    seed_numbers: SeedNumbers,
+    renter: Renter,
 ) -> None:
-    _, key = await make_account()
-    await seed_numbers(1)
-    rental = await rent_any(client, key)
+    _, key, rental = renter
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "one", publish=False)
     (second,) = await ingest_and_publish(platform, sink, rental["number"], "two", publish=False)
     url = f"ws://{server}/api/v1/rentals/{rental['id']}/ws?after={first - 1}"
@@ -242,15 +241,11 @@ async def _sse_until(lines: AsyncIterator[str], wanted: Callable[[str], bool]) -
 
 async def test_sse_backlog_and_live_messages_are_audited(
     server: str,
-    client: httpx.AsyncClient,
     platform: Platform,
     sink: StoreSink,
-    make_account: MakeAccount,
-    seed_numbers: SeedNumbers,
+    renter: Renter,
 ) -> None:
-    account_id, key = await make_account()
-    await seed_numbers(1)
-    rental = await rent_any(client, key)
+    account_id, key, rental = renter
     (first,) = await ingest_and_publish(platform, sink, rental["number"], "Code 515151")
     async with (
         httpx.AsyncClient(base_url=f"http://{server}", timeout=10) as http,
