@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smslocker.log import get_logger
 from smslocker.privacy.keyring import KeyRing, SealError
@@ -85,15 +84,6 @@ def record(connection: Connection, rows: Sequence[PreparedMessage], now: datetim
     values = _values(rows, now)
     if values:
         connection.execute(insert(StoredConcat), values)
-
-
-async def record_async(
-    connection: AsyncConnection, rows: Sequence[PreparedMessage], now: datetime
-) -> None:
-    """:func:`record` on an async connection (PostgreSQL's ingest path)."""
-    values = _values(rows, now)
-    if values:
-        await connection.execute(insert(StoredConcat), values)
 
 
 async def recall(
@@ -158,4 +148,4 @@ async def purge(db: Database, before: datetime) -> int:
     return int(result.rowcount)
 
 
-__all__ = ["CONTEXT", "SealedMark", "purge", "recall", "record", "record_async", "seal_mark"]
+__all__ = ["CONTEXT", "SealedMark", "purge", "recall", "record", "seal_mark"]

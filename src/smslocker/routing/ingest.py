@@ -175,7 +175,8 @@ async def store_batch(
             fresh, events = await store_postgres(
                 connection, rows, since, now, received_events, rules
             )
-        await concat_marks.record_async(connection, rows, now)
+        if any(row.concat is not None for row in rows):
+            await connection.run_sync(concat_marks.record, rows, now)
         for row in fresh:
             if row.probe_token is None:
                 continue
