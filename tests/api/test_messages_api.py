@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -277,6 +278,9 @@ class _UnavailableBus:
 
     async def publish(self, channel: str, event: Event) -> None:
         await self._bus.publish(channel, event)
+
+    async def publish_many(self, items: Sequence[tuple[str, Event]]) -> None:
+        await self._bus.publish_many(items)
 
     def subscribe(self, *channels: str) -> _UnavailableBus:
         return self

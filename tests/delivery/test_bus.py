@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from smslocker.delivery.bus import (
     MARKER_CHANNEL,
     OVERFLOW,
+    PIPELINE_MAX,
     RECONNECTED,
     BusClosed,
     BusUnavailable,
@@ -126,6 +127,25 @@ async def test_events_arrive_in_publish_order(bus: AnyBus) -> None:
             await bus.publish("rental:1", {"n": n})
         got = await take(subscription, 500)
     assert got == [("rental:1", {"n": n}) for n in range(500)]
+
+
+async def test_publish_many_keeps_the_order_given_across_channels_and_chunks(
+    bus: AnyBus,
+) -> None:
+    # More items than one Redis pipeline carries: the chunks go in order too.
+    items = [(f"rental:{n % 3}", {"n": n}) for n in range(PIPELINE_MAX + 50)]
+    async with bus.subscribe("rental:0", "rental:1", "rental:2") as subscription:
+        await bus.publish_many(items)
+        got = await take(subscription, len(items))
+    assert got == items
+
+
+async def test_publish_many_checks_every_item_before_sending_any(bus: AnyBus) -> None:
+    async with bus.subscribe("rental:1") as subscription:
+        with pytest.raises(ValueError, match="non-empty string"):
+            await bus.publish_many([("rental:1", {"n": 1}), ("", {"n": 2})])
+        await bus.publish("rental:1", {"n": 3})
+        assert await next_event(subscription) == ("rental:1", {"n": 3})
 
 
 async def test_every_subscription_of_a_channel_gets_every_event(bus: AnyBus) -> None:

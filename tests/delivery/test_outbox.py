@@ -5,8 +5,8 @@ Both databases (the ``database`` fixture).
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,6 @@ from smslocker.delivery import endpoints, outbox
 from smslocker.delivery.bus import BusUnavailable, InProcessBus
 from smslocker.delivery.events import (
     EVENT_TYPES,
-    MAX_CONCURRENT_PUBLISHES,
     enqueue_webhooks,
     message_event,
     publish,
@@ -278,38 +277,40 @@ async def test_an_account_has_a_bounded_number_of_endpoints(
         assert await connection.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
 
 
-class _SlowBus:
-    """A bus whose publishes take a while (as Redis round trips do); one channel fails."""
+class _RecordingBus:
+    """A bus that records each publish_many call; one call fails, as Redis can."""
 
-    def __init__(self, failing: str) -> None:
-        self.failing = failing
-        self.published: list[tuple[str, int]] = []
-        self.running = 0
-        self.most_at_once = 0
+    def __init__(self, fail_call: int | None = None) -> None:
+        self.calls: list[list[tuple[str, int]]] = []
+        self.fail_call = fail_call
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
-        self.running += 1
-        self.most_at_once = max(self.most_at_once, self.running)
-        try:
-            await asyncio.sleep(0.001)
-            if channel == self.failing:
-                raise BusUnavailable("Redis is away")
-            self.published.append((channel, event["message"]["id"]))
-        finally:
-            self.running -= 1
+        raise AssertionError("events.publish sends a batch with publish_many")
+
+    async def publish_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        self.calls.append([(channel, event["message"]["id"]) for channel, event in items])
+        if len(self.calls) - 1 == self.fail_call:
+            raise BusUnavailable("Redis is away")
 
 
-async def test_publish_is_concurrent_across_channels_in_order_within_each() -> None:
-    bus = _SlowBus(failing="rental:rnt_3")
+async def test_publish_sends_a_batch_in_one_call_in_order_within_each_channel() -> None:
+    bus = _RecordingBus()
     events_ = [_message(7, n % 40) | {"message": {"id": n}} for n in range(200)]
     await publish(bus, events_)  # type: ignore[arg-type]
-    assert 1 < bus.most_at_once <= MAX_CONCURRENT_PUBLISHES
-    account = [n for channel, n in bus.published if channel == "account:7"]
-    assert account == list(range(200))
+    assert len(bus.calls) == 1
+    (sent,) = bus.calls
+    assert len(sent) == 400  # each event on its rental's channel and its account's
+    assert [n for channel, n in sent if channel == "account:7"] == list(range(200))
     for rental in range(40):
-        channel = f"rental:rnt_{rental}"
-        got = [n for c, n in bus.published if c == channel]
-        assert got == ([] if rental == 3 else list(range(rental, 200, 40)))
+        got = [n for channel, n in sent if channel == f"rental:rnt_{rental}"]
+        assert got == list(range(rental, 200, 40))
+
+
+async def test_a_bus_failure_is_not_raised_and_the_next_batch_goes_out() -> None:
+    bus = _RecordingBus(fail_call=0)
+    await publish(bus, [_message(7, 1) | {"message": {"id": 1}}])  # type: ignore[arg-type]
+    await publish(bus, [_message(7, 2) | {"message": {"id": 2}}])  # type: ignore[arg-type]
+    assert [len(call) for call in bus.calls] == [2, 2]
 
 
 async def test_purge_deletes_settled_deliveries_and_their_attempts_only(

@@ -47,6 +47,7 @@ import os
 import random
 import socket
 from collections import deque
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -71,6 +72,9 @@ OVERFLOW = "overflow"
 #: Marker type: the link to Redis was lost and is back; events published meanwhile are lost.
 RECONNECTED = "reconnected"
 
+#: PUBLISH commands sent to Redis in one pipeline (one round trip) at most.
+PIPELINE_MAX = 500
+
 #: Events a subscription holds before it starts dropping the oldest.
 DEFAULT_QUEUE_SIZE = 1024
 
@@ -92,6 +96,12 @@ class Bus(Protocol):
 
     async def publish(self, channel: str, event: Event) -> None:
         """Hand ``event`` to every subscription to ``channel``; never waits for a subscriber."""
+        ...
+
+    async def publish_many(self, items: Sequence[tuple[str, Event]]) -> None:
+        """:meth:`publish` each ``(channel, event)`` in the order given, as one operation
+        where the bus can (Redis: one round trip). On an error, a prefix of ``items`` may
+        have been published."""
         ...
 
     def subscribe(self, *channels: str) -> Subscription:
@@ -266,6 +276,15 @@ class _LocalFanout:
                 gone.append(channel)
         return gone
 
+    async def publish(self, channel: str, event: Event) -> None:
+        raise NotImplementedError
+
+    async def publish_many(self, items: Sequence[tuple[str, Event]]) -> None:
+        for channel, _event in items:
+            _check_channel(channel)  # all of them before any goes out, as on Redis
+        for channel, event in items:
+            await self.publish(channel, event)
+
     def _fan_out(self, channel: str, event: Event) -> None:
         for subscription in self._subscriptions.get(channel, ()):
             subscription._put(channel, event)
@@ -280,6 +299,15 @@ class _LocalFanout:
         self._closed = True
         for subscription in self._open_subscriptions():
             subscription._end()
+
+
+def _encode(channel: str, event: Event) -> str:
+    """``event`` as the JSON that goes through Redis (after checking ``channel``)."""
+    _check_channel(channel)
+    try:
+        return json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"a bus event must be JSON-compatible: {error}") from error
 
 
 def _check_channel(channel: str) -> None:
@@ -391,16 +419,27 @@ class RedisBus(_LocalFanout):
     # ------------------------------------------------------------------ publishing
 
     async def publish(self, channel: str, event: Event) -> None:
+        await self.publish_many(((channel, event),))
+
+    async def publish_many(self, items: Sequence[tuple[str, Event]]) -> None:
+        """One pipeline of PUBLISH commands (no MULTI: nothing to make atomic), sent in
+        chunks of :data:`PIPELINE_MAX`. redis-py spends ~100 µs of CPU on a command sent
+        alone and ~15 µs on one among twenty in a pipeline: publishing a busy ingest's
+        events one by one took a third of the event loop (``bench/ws_latency.py --redis``:
+        events published seconds late at 1,000 messages/s)."""
         if self._closed:
             raise BusClosed("the bus is closed")
-        _check_channel(channel)
-        try:
-            payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"a bus event must be JSON-compatible: {error}") from error
+        commands = [(self._prefix + channel, _encode(channel, event)) for channel, event in items]
         try:
             async with asyncio.timeout(self._socket_timeout):
-                await self._publisher.publish(self._prefix + channel, payload)
+                if len(commands) == 1:
+                    await self._publisher.publish(*commands[0])
+                    return
+                for start in range(0, len(commands), PIPELINE_MAX):
+                    async with self._publisher.pipeline(transaction=False) as pipeline:
+                        for channel, payload in commands[start : start + PIPELINE_MAX]:
+                            pipeline.publish(channel, payload)
+                        await pipeline.execute()
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise BusUnavailable(f"cannot publish to Redis: {_describe(error)}") from error
         except RedisError as error:

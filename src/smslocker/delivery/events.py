@@ -23,10 +23,7 @@ without ``type`` and ``account_id``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -37,7 +34,7 @@ from smslocker.log import get_logger
 from smslocker.store.models import WebhookDelivery, WebhookEndpoint
 from smslocker.store.types import new_id
 
-from .bus import Bus, BusError, Event, InProcessBus
+from .bus import Bus, BusError, Event
 
 log = get_logger(__name__)
 
@@ -60,10 +57,6 @@ RENTAL_EVENTS = (
 ALERT_RAISED = "alert.raised"
 #: Every event type; webhook endpoints subscribe to these names.
 EVENT_TYPES = (MESSAGE_RECEIVED, *RENTAL_EVENTS, ALERT_RAISED)
-
-#: Channels one bus is published to at once by :func:`publish` (Redis: connections).
-MAX_CONCURRENT_PUBLISHES = 16
-_publish_slots: weakref.WeakKeyDictionary[Bus, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 #: The prefix of a webhook delivery's id (the ``webhook-id`` header): ``msg_`` + 26 chars.
 DELIVERY_ID_PREFIX = "msg_"
@@ -183,48 +176,25 @@ def webhook_deliveries(
 async def publish(bus: Bus, events: Iterable[Event]) -> None:
     """Put each event on ``rental:<id>`` and ``account:<id>`` (after the commit).
 
-    Each channel gets its events in the order given. On Redis every publish is a round
-    trip, so the channels are published to concurrently (one task per channel, its
-    events in order; at most :data:`MAX_CONCURRENT_PUBLISHES` at once per bus, well
-    within its connection pool): a batch costs the round trips of its busiest channel,
-    not of all.
+    Each channel gets its events in the order given, all in one
+    :meth:`~.bus.Bus.publish_many` (on Redis one round trip, whatever the batch holds).
 
     A bus failure is logged, not raised: the change is committed and its webhooks are
     in the outbox; push subscribers catch up from the inbox when the bus tells them
     they missed something (or on their next read).
     """
-    by_channel: dict[str, list[Event]] = {}
+    items: list[tuple[str, Event]] = []
     for event in events:
         if event.get("rental_id"):
-            by_channel.setdefault(rental_channel(str(event["rental_id"])), []).append(event)
+            items.append((rental_channel(str(event["rental_id"])), event))
         if event.get("account_id") is not None:
-            by_channel.setdefault(account_channel(int(event["account_id"])), []).append(event)
-    if isinstance(bus, InProcessBus) or len(by_channel) < 2:
-        # In-process publishing never waits: tasks would only add their own cost.
-        for channel, channel_events in by_channel.items():
-            await _publish_in_order(bus, channel, channel_events)
+            items.append((account_channel(int(event["account_id"])), event))
+    if not items:
         return
-    slots = _publish_slots.get(bus)
-    if slots is None:
-        slots = _publish_slots[bus] = asyncio.Semaphore(MAX_CONCURRENT_PUBLISHES)
-    await asyncio.gather(
-        *(_publish_in_order(bus, channel, found, slots) for channel, found in by_channel.items())
-    )
-
-
-async def _publish_in_order(
-    bus: Bus, channel: str, events: list[Event], slots: asyncio.Semaphore | None = None
-) -> None:
-    async with slots or contextlib.nullcontext():
-        for event in events:
-            await _publish_one(bus, channel, event)
-
-
-async def _publish_one(bus: Bus, channel: str, event: Event) -> None:
     try:
-        await bus.publish(channel, event)
+        await bus.publish_many(items)
     except BusError as error:
-        log.warning("events.publish_failed", channel=channel, error=repr(error))
+        log.warning("events.publish_failed", events=len(items), error=repr(error))
 
 
 def _iso(moment: datetime) -> str:

@@ -259,7 +259,8 @@ class StoreSink:
         self._complete_probe = complete_probe
         self._on_stored = on_stored
         self._publishing: asyncio.Task[None] | None = None
-        self._publish_backlog = 0
+        self._publish_backlog = 0  # batches committed and not yet published
+        self._unpublished: list[list[Event]] = []
         self.dropped_events = 0
         self._group: GroupCommit[PreparedMessage] = GroupCommit(
             self._commit, batch_max=settings.batch_max, batch_ms=settings.batch_ms, name="ingest"
@@ -348,25 +349,27 @@ class StoreSink:
             log.warning("ingest.events_dropped", events=len(events), backlog=self._publish_backlog)
             return
         self._publish_backlog += 1
-        self._publishing = asyncio.get_running_loop().create_task(
-            self._publish_after(self._publishing, bus, events), name="ingest-publish"
-        )
+        self._unpublished.append(events)
+        if self._publishing is None or self._publishing.done():
+            self._publishing = asyncio.get_running_loop().create_task(
+                self._publish_all(bus), name="ingest-publish"
+            )
 
-    async def _publish_after(
-        self, previous: asyncio.Task[None] | None, bus: Bus, events: list[Event]
-    ) -> None:
-        try:
-            # One turn first: the group commit answers this batch's callers when _commit
-            # returns, and their acknowledgements should not wait for the bus.
-            await asyncio.sleep(0)
-            if previous is not None and not previous.done():
-                # Per-channel order across batches: this batch's events after the last's.
-                await asyncio.wait([previous])
-            await publish(bus, events)
-        except Exception as error:  # committed is committed: the inbox has the messages
-            log.error("ingest.publish_failed", events=len(events), error=repr(error))
-        finally:
-            self._publish_backlog -= 1
+    async def _publish_all(self, bus: Bus) -> None:
+        """Publish the committed batches' events, in commit order, until none is left:
+        one task, so per-channel order holds across batches; the batches that committed
+        while a publish was out go together in the next (one round trip on Redis)."""
+        # One turn first: the group commit answers this batch's callers when _commit
+        # returns, and their acknowledgements should not wait for the bus.
+        await asyncio.sleep(0)
+        while self._unpublished:
+            batches, self._unpublished = self._unpublished, []
+            try:
+                await publish(bus, [event for events in batches for event in events])
+            except Exception as error:  # committed is committed: the inbox has the messages
+                log.error("ingest.publish_failed", batches=len(batches), error=repr(error))
+            finally:
+                self._publish_backlog -= len(batches)
 
     async def recall(self, connector: str, within_s: float) -> list[ConcatMark]:
         """The marks of the long messages stored through ``connector`` in the last
