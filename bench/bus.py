@@ -32,7 +32,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict
 
-from smslocker.delivery.bus import Bus, InProcessBus, RedisBus, Subscription
+from smslocker.delivery.bus import Bus, InProcessBus, Subscription
+from smslocker.delivery.redis_bus import RedisBus
 
 DEFAULT_REDIS_URL = os.environ.get("SMSLOCKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

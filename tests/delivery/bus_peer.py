@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from smslocker.delivery.bus import RedisBus
+from smslocker.delivery.redis_bus import RedisBus
 
 
 async def subscribe(bus: RedisBus, channel: str, count: int) -> None:

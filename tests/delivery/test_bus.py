@@ -39,16 +39,15 @@ from hypothesis import strategies as st
 from smslocker.delivery.bus import (
     MARKER_CHANNEL,
     OVERFLOW,
-    PIPELINE_MAX,
     RECONNECTED,
     BusClosed,
     BusUnavailable,
     Event,
     InProcessBus,
-    RedisBus,
     Subscription,
     open_bus,
 )
+from smslocker.delivery.redis_bus import PIPELINE_MAX, RedisBus
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,6 +1,7 @@
 """Delivery: the bus (in-process or Redis), WebSocket/SSE hubs, the webhook outbox and worker.
 
-- :mod:`.bus`: real-time fan-out of events to the subscribers of a channel.
+- :mod:`.bus`: real-time fan-out of events to the subscribers of a channel
+  (:mod:`.redis_bus`: across processes, on Redis).
 - :mod:`.signing`: Standard Webhooks signatures for outgoing webhooks.
 """
 
@@ -14,10 +15,10 @@ from .bus import (
     BusUnavailable,
     Event,
     InProcessBus,
-    RedisBus,
     Subscription,
     open_bus,
 )
+from .redis_bus import RedisBus
 from .signing import (
     WebhookHeaderError,
     WebhookSignatureError,
