@@ -26,6 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from smslocker.smpp.codec import decode_body, encode
 from smslocker.smpp.errors import DecodeError, FramingError
 from smslocker.smpp.framing import PduBuffer
 from smslocker.smpp.pdu import (
@@ -41,8 +42,6 @@ from smslocker.smpp.pdu import (
     SubmitSm,
     Unbind,
     UnknownPdu,
-    decode_body,
-    encode,
 )
 from smslocker.smpp.session import (
     Response,

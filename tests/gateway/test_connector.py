@@ -60,6 +60,7 @@ from smslocker.gateway import (
     SinkSaturated,
 )
 from smslocker.gateway.connector import backoff_delay
+from smslocker.smpp.codec import encode
 from smslocker.smpp.constants import CommandId as C
 from smslocker.smpp.constants import CommandStatus as S
 from smslocker.smpp.constants import Tag
@@ -72,7 +73,6 @@ from smslocker.smpp.pdu import (
     SubmitSm,
     Tlv,
     UnknownPdu,
-    encode,
 )
 
 pytestmark = pytest.mark.timeout(10)

@@ -33,12 +33,13 @@ from hypothesis import strategies as st
 from smslocker.gateway import InboundMessage, InboundReceipt
 from smslocker.gateway.inbound import Assembled, Duplicate, InboundDecoder, Pending, record_of
 from smslocker.gateway.messages import one_part_fields
+from smslocker.smpp.codec import decode as decode_pdu
+from smslocker.smpp.codec import encode
 from smslocker.smpp.concat import Reassembler
 from smslocker.smpp.constants import CommandStatus as S
 from smslocker.smpp.constants import Tag
 from smslocker.smpp.errors import DecodeError
-from smslocker.smpp.pdu import DataSm, DeliverSm, Tlv, encode
-from smslocker.smpp.pdu import decode as decode_pdu
+from smslocker.smpp.pdu import DataSm, DeliverSm, Tlv
 from smslocker.smpp.records import deliver_sm_from_record
 
 RECEIVED_AT = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)

@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 from smslocker.simulator import Simulator
+from smslocker.smpp.codec import encode
 from smslocker.smpp.pdu import (
     BindReceiver,
     BindTransceiver,
@@ -24,7 +25,6 @@ from smslocker.smpp.pdu import (
     DeliverSm,
     EnquireLink,
     Pdu,
-    encode,
 )
 from smslocker.smpp.session import (
     ConnectionBroken,

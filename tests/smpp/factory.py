@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from smslocker.smpp.codec import encode
 from smslocker.smpp.constants import INTERFACE_VERSION_34, DataCoding, EsmClass, Npi, Tag, Ton
 from smslocker.smpp.pdu import (
     BindReceiver,
@@ -33,7 +34,6 @@ from smslocker.smpp.pdu import (
     SubmitSmResp,
     Tlv,
     Unbind,
-    encode,
 )
 
 #: bind kind -> (request class, response class)

@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from smslocker.smpp import pdu as pdu_module
+from smslocker.smpp.codec import encode
 from smslocker.smpp.constants import VENDOR_TAG_RANGE, Tag
 from smslocker.smpp.pdu import (
     CLASS_BY_COMMAND_ID,
@@ -22,7 +23,6 @@ from smslocker.smpp.pdu import (
     Tlv,
     UnknownPdu,
     UnsuccessfulDelivery,
-    encode,
 )
 
 # -- scalars -------------------------------------------------------------------

@@ -12,8 +12,9 @@ import pytest
 
 from smslocker.smpp import pdu as pdu_module
 from smslocker.smpp import tlv
+from smslocker.smpp.codec import decode, decode_body, encode
 from smslocker.smpp.framing import PduBuffer
-from smslocker.smpp.pdu import Pdu, decode, decode_body, encode
+from smslocker.smpp.pdu import Pdu
 
 CORPUS = Path(__file__).parent / "corpus" / "pdus.txt"
 

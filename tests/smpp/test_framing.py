@@ -10,9 +10,10 @@ import strategies as sst
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smslocker.smpp.codec import encode
 from smslocker.smpp.errors import FramingError
 from smslocker.smpp.framing import DEFAULT_MAX_PDU_LENGTH, PduBuffer, RawPdu
-from smslocker.smpp.pdu import EnquireLink, Tlv, encode
+from smslocker.smpp.pdu import EnquireLink, Tlv
 
 streams = st.lists(sst.encoded_pdus, max_size=8)
 

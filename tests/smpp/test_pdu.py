@@ -14,6 +14,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from smslocker.smpp import pdu as pdu_module
+from smslocker.smpp.codec import decode, decode_body, encode
 from smslocker.smpp.constants import RESPONSE_BIT, CommandId, Tag, status_name
 from smslocker.smpp.constants import CommandStatus as S
 from smslocker.smpp.errors import DecodeError, LocalProtocolError, SmppError
@@ -37,9 +38,6 @@ from smslocker.smpp.pdu import (
     Tlv,
     UnknownPdu,
     UnsuccessfulDelivery,
-    decode,
-    decode_body,
-    encode,
     response_to,
 )
 from smslocker.smpp.tlv import get_int

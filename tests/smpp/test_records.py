@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from test_pdu import deliver_sm_like_bodies
 from test_session import comparable, receiver_traffic
 
+from smslocker.smpp.codec import decode_body, encode
 from smslocker.smpp.constants import CommandId, Tag
 from smslocker.smpp.errors import DecodeError
-from smslocker.smpp.pdu import BindTransceiverResp, DeliverSm, Tlv, decode_body, encode
+from smslocker.smpp.pdu import BindTransceiverResp, DeliverSm, Tlv
 from smslocker.smpp.records import decode_deliver_sm_record, deliver_sm_from_record
 from smslocker.smpp.session import DeliverSmRun, Event, Role, Session, SessionConfig
 

@@ -15,6 +15,7 @@ import strategies as sst
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smslocker.smpp.codec import decode_body, encode
 from smslocker.smpp.constants import MAX_SEQUENCE_NUMBER, RESPONSE_BIT, CommandId, Tag
 from smslocker.smpp.constants import CommandStatus as S
 from smslocker.smpp.errors import FramingError, LocalProtocolError
@@ -38,8 +39,6 @@ from smslocker.smpp.pdu import (
     SubmitSmResp,
     Tlv,
     UnbindResp,
-    decode_body,
-    encode,
     response_to,
 )
 from smslocker.smpp.session import (

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
+from smslocker.smpp.codec import encode
 from smslocker.smpp.concat import SplitMethod, split_message, split_udh
 from smslocker.smpp.constants import EsmClass, Npi, Tag, Ton
 from smslocker.smpp.errors import DecodeError, LocalProtocolError
-from smslocker.smpp.pdu import DataSm, DeliverSm, DestAddress, SubmitMulti, SubmitSm, Tlv, encode
+from smslocker.smpp.pdu import DataSm, DeliverSm, DestAddress, SubmitMulti, SubmitSm, Tlv
 from smslocker.smpp.receipts import MESSAGE_STATES, format_receipt_text
 from smslocker.smpp.text import decode_text, gsm7_encode, gsm7_fits
 from smslocker.smpp.tlv import find, make_int, make_octets, make_str

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from smslocker.log import get_logger
+from smslocker.smpp.codec import encode
 from smslocker.smpp.constants import CommandStatus as S
 from smslocker.smpp.constants import status_name
 from smslocker.smpp.errors import FramingError
@@ -37,7 +38,6 @@ from smslocker.smpp.pdu import (
     Pdu,
     SubmitMulti,
     SubmitSm,
-    encode,
 )
 from smslocker.smpp.session import (
     ConnectionBroken,

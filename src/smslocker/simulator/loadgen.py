@@ -25,9 +25,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from smslocker.smpp.codec import encode
 from smslocker.smpp.constants import MAX_SEQUENCE_NUMBER, CommandId
 from smslocker.smpp.framing import RawPdu
-from smslocker.smpp.pdu import DeliverSm, encode
+from smslocker.smpp.pdu import DeliverSm
 
 from .compose import address, mo_parts
 from .connection import SmscConnection

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Final
 
+from .codec import decode_body, decode_deliver_sm, encode
 from .constants import HEADER_LENGTH, MAX_SEQUENCE_NUMBER, RESPONSE_BIT, Tag
 from .constants import CommandId as C
 from .constants import CommandStatus as S
@@ -49,9 +50,6 @@ from .pdu import (
     Tlv,
     Unbind,
     UnknownPdu,
-    decode_body,
-    decode_deliver_sm,
-    encode,
     response_to,
 )
 from .records import DeliverSmRecord, decode_deliver_sm_record
