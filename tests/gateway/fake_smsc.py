@@ -43,14 +43,9 @@ from smslocker.smpp.pdu import (
     Unbind,
     UnknownPdu,
 )
-from smslocker.smpp.session import (
-    Response,
-    Role,
-    Session,
-    SessionConfig,
-    Unbound,
-    UnexpectedResponse,
-)
+from smslocker.smpp.session import Session, SessionConfig
+from smslocker.smpp.session_events import Response, Unbound, UnexpectedResponse
+from smslocker.smpp.states import Role
 
 _BINDS = (BindReceiver, BindTransceiver, BindTransmitter)
 

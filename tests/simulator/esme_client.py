@@ -26,16 +26,15 @@ from smslocker.smpp.pdu import (
     EnquireLink,
     Pdu,
 )
-from smslocker.smpp.session import (
+from smslocker.smpp.session import Session, SessionConfig
+from smslocker.smpp.session_events import (
     ConnectionBroken,
     Event,
     Response,
-    Role,
-    Session,
-    SessionConfig,
     Unbound,
     UnexpectedResponse,
 )
+from smslocker.smpp.states import Role
 
 Ack = int | None | Callable[[DeliverSm], int | None]
 # The fixtures of conftest.py, typed (tests import these names from here, never from

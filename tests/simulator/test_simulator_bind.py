@@ -15,7 +15,8 @@ from smslocker.simulator import Simulator
 from smslocker.smpp.constants import CommandStatus as S
 from smslocker.smpp.constants import Tag
 from smslocker.smpp.pdu import BindReceiver, EnquireLink, GenericNack
-from smslocker.smpp.session import State, UnexpectedResponse
+from smslocker.smpp.session_events import UnexpectedResponse
+from smslocker.smpp.states import State
 from smslocker.smpp.tlv import get_int
 
 

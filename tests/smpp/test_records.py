@@ -28,7 +28,9 @@ from smslocker.smpp.constants import CommandId, Tag
 from smslocker.smpp.errors import DecodeError
 from smslocker.smpp.pdu import BindTransceiverResp, DeliverSm, Tlv
 from smslocker.smpp.records import decode_deliver_sm_record, deliver_sm_from_record
-from smslocker.smpp.session import DeliverSmRun, Event, Role, Session, SessionConfig
+from smslocker.smpp.session import Session, SessionConfig
+from smslocker.smpp.session_events import DeliverSmRun, Event
+from smslocker.smpp.states import Role
 
 
 def assert_record_agrees(body: bytes, status: int = 0, sequence: int = 7) -> None:

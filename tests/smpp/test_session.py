@@ -41,10 +41,8 @@ from smslocker.smpp.pdu import (
     UnbindResp,
     response_to,
 )
-from smslocker.smpp.session import (
-    BOUND_STATES,
-    RECEIVE_TABLE,
-    SEND_TABLE,
+from smslocker.smpp.session import Session, SessionConfig, WindowFull
+from smslocker.smpp.session_events import (
     BindFailed,
     Bound,
     ConnectionBroken,
@@ -53,15 +51,11 @@ from smslocker.smpp.session import (
     ProtocolViolation,
     Response,
     ResponseTimeout,
-    Role,
-    Session,
-    SessionConfig,
     SessionInitTimeout,
-    State,
     Unbound,
     UnexpectedResponse,
-    WindowFull,
 )
+from smslocker.smpp.states import BOUND_STATES, RECEIVE_TABLE, SEND_TABLE, Role, State
 
 KIND_STATE = {
     "transmitter": State.BOUND_TX,

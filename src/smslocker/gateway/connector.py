@@ -21,7 +21,7 @@ from typing import Any
 from smslocker.log import get_logger
 from smslocker.smpp.concat import Reassembler
 from smslocker.smpp.pdu import Pdu
-from smslocker.smpp.session import Response
+from smslocker.smpp.session_events import Response
 
 from .config import ConnectorConfig
 from .inbound import InboundDecoder

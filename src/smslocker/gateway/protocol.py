@@ -34,7 +34,8 @@ from smslocker.smpp.pdu import (
     Unbind,
 )
 from smslocker.smpp.records import DeliverSmRecord, deliver_sm_from_record
-from smslocker.smpp.session import (
+from smslocker.smpp.session import Session, SessionConfig
+from smslocker.smpp.session_events import (
     BindFailed,
     Bound,
     ConnectionBroken,
@@ -43,12 +44,10 @@ from smslocker.smpp.session import (
     ProtocolViolation,
     Response,
     ResponseTimeout,
-    Role,
-    Session,
-    SessionConfig,
     Unbound,
     UnexpectedResponse,
 )
+from smslocker.smpp.states import Role
 
 from .config import BindType, ConnectorConfig
 from .inbound import Assembled, Duplicate, InboundDecoder, Outcome, Pending

@@ -39,20 +39,18 @@ from smslocker.smpp.pdu import (
     SubmitMulti,
     SubmitSm,
 )
-from smslocker.smpp.session import (
+from smslocker.smpp.session import Session, SessionConfig
+from smslocker.smpp.session_events import (
     ConnectionBroken,
     Event,
     InactivityTimeout,
     ProtocolViolation,
     Response,
     ResponseTimeout,
-    Role,
-    Session,
-    SessionConfig,
     SessionInitTimeout,
-    State,
     Unbound,
 )
+from smslocker.smpp.states import Role, State
 
 from .behaviour import garbage
 from .core import SmscCore

@@ -8,7 +8,7 @@ layer feeds it the octets it read (:meth:`Session.receive_data`) and the time
 whatever :meth:`Session.data_to_send` returns.  Nothing here reads a clock or
 touches a socket (the pattern of h11 and h2).
 
-What may happen in each state is one table per role and direction:
+What may happen in each state is one table per role and direction (:mod:`.states`):
 ``(state, command_id) -> next state``.  A pair missing from the table is not
 allowed: a peer's request in the wrong state is answered with ESME_RINVBNDSTS
 (ESME_RALYBND for a second bind) and the session stays up; our own attempt
@@ -32,7 +32,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
 from typing import Final
 
 from .codec import decode_body, decode_deliver_sm, encode
@@ -53,214 +52,31 @@ from .pdu import (
     response_to,
 )
 from .records import DeliverSmRecord, decode_deliver_sm_record
+from .session_events import (
+    BindFailed,
+    Bound,
+    ConnectionBroken,
+    DeliverSmRun,
+    Event,
+    InactivityTimeout,
+    ProtocolViolation,
+    Response,
+    ResponseTimeout,
+    SessionInitTimeout,
+    Unbound,
+    UnexpectedResponse,
+)
+from .states import (
+    BIND_REQUESTS,
+    BOUND_STATES,
+    CLOSED,
+    OPEN,
+    RECEIVE_TABLE,
+    SEND_TABLE,
+    UNBOUND,
+    Role,
+)
 from .tlv import get_int
-
-
-class Role(Enum):
-    ESME = "esme"
-    SMSC = "smsc"
-
-
-class State(Enum):
-    OPEN = "open"
-    BOUND_TX = "bound_tx"
-    BOUND_RX = "bound_rx"
-    BOUND_TRX = "bound_trx"
-    UNBOUND = "unbound"
-    CLOSED = "closed"
-
-
-OPEN, TX, RX, TRX, UNBOUND, CLOSED = State
-BOUND_STATES: Final = frozenset({TX, RX, TRX})
-
-#: The bound state each bind request leads to once answered with success.
-BIND_STATE: Final[dict[int, State]] = {
-    C.BIND_TRANSMITTER: TX,
-    C.BIND_RECEIVER: RX,
-    C.BIND_TRANSCEIVER: TRX,
-    C.BIND_TRANSMITTER_RESP: TX,
-    C.BIND_RECEIVER_RESP: RX,
-    C.BIND_TRANSCEIVER_RESP: TRX,
-}
-
-_BINDS = (C.BIND_TRANSMITTER, C.BIND_RECEIVER, C.BIND_TRANSCEIVER)
-_BIND_RESPS = tuple(C(c | RESPONSE_BIT) for c in _BINDS)
-_BOTH_WAYS = (C.ENQUIRE_LINK, C.GENERIC_NACK)
-#: Requests an ESME sends to the SMSC on a transmitter side (SMPP.md §2).
-_ESME_TX_REQUESTS = (
-    C.SUBMIT_SM,
-    C.SUBMIT_MULTI,
-    C.DATA_SM,
-    C.QUERY_SM,
-    C.CANCEL_SM,
-    C.REPLACE_SM,
-)
-#: Requests an SMSC sends to the ESME on a receiver side.
-_SMSC_RX_REQUESTS = (C.DELIVER_SM, C.DATA_SM, C.ALERT_NOTIFICATION)
-
-
-def _table(rows: dict[State, tuple[int, ...]]) -> dict[tuple[State, int], State]:
-    """Expand "in state S these commands are allowed" rows; unbind leads to UNBOUND."""
-    table: dict[tuple[State, int], State] = {}
-    for state, commands in rows.items():
-        for command in commands:
-            table[state, command] = UNBOUND if command == C.UNBIND else state
-    return table
-
-
-# Requests (and generic_nack) a side may SEND in each state; bind_*_resp are added below.
-SEND_TABLE: Final[dict[Role, dict[tuple[State, int], State]]] = {
-    Role.ESME: _table(
-        {
-            OPEN: (*_BINDS, C.ENQUIRE_LINK, C.GENERIC_NACK),
-            TX: (*_ESME_TX_REQUESTS, *_BOTH_WAYS, C.UNBIND),
-            RX: (*_BOTH_WAYS, C.UNBIND),
-            TRX: (*_ESME_TX_REQUESTS, *_BOTH_WAYS, C.UNBIND),
-            UNBOUND: (C.GENERIC_NACK,),
-        }
-    ),
-    Role.SMSC: _table(
-        {
-            OPEN: (C.OUTBIND, C.ENQUIRE_LINK, C.GENERIC_NACK),
-            TX: (*_BOTH_WAYS, C.UNBIND),
-            RX: (*_SMSC_RX_REQUESTS, *_BOTH_WAYS, C.UNBIND),
-            TRX: (*_SMSC_RX_REQUESTS, *_BOTH_WAYS, C.UNBIND),
-            UNBOUND: (C.GENERIC_NACK,),
-        }
-    ),
-}
-# The SMSC binds the session by answering a bind with success.
-SEND_TABLE[Role.SMSC].update({(OPEN, resp): BIND_STATE[resp] for resp in _BIND_RESPS})
-
-# Requests a side may RECEIVE in each state; the ESME's bind_*_resp are added below.
-RECEIVE_TABLE: Final[dict[Role, dict[tuple[State, int], State]]] = {
-    Role.ESME: _table(
-        {
-            # Many SMSCs answer enquire_link before a bind (SMPP 5.0 allows it).
-            OPEN: (C.OUTBIND, C.ENQUIRE_LINK),
-            TX: (C.ENQUIRE_LINK, C.UNBIND),
-            RX: (*_SMSC_RX_REQUESTS, C.ENQUIRE_LINK, C.UNBIND),
-            TRX: (*_SMSC_RX_REQUESTS, C.ENQUIRE_LINK, C.UNBIND),
-            UNBOUND: (C.ENQUIRE_LINK,),
-        }
-    ),
-    Role.SMSC: _table(
-        {
-            OPEN: (*_BINDS, C.ENQUIRE_LINK),
-            TX: (*_ESME_TX_REQUESTS, C.ENQUIRE_LINK, C.UNBIND),
-            # data_sm from an ESME needs TX/TRX; RX may only keep the link alive.
-            RX: (C.ENQUIRE_LINK, C.UNBIND),
-            TRX: (*_ESME_TX_REQUESTS, C.ENQUIRE_LINK, C.UNBIND),
-            UNBOUND: (C.ENQUIRE_LINK,),
-        }
-    ),
-}
-RECEIVE_TABLE[Role.ESME].update({(OPEN, resp): BIND_STATE[resp] for resp in _BIND_RESPS})
-
-
-# ---------------------------------------------------------------------------
-# Events
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """The peer answered one of our requests (a generic_nack counts as an answer)."""
-
-    pdu: Pdu
-    request: Pdu
-
-    @property
-    def ok(self) -> bool:
-        return self.pdu.command_status == 0 and not isinstance(self.pdu, GenericNack)
-
-
-@dataclass(frozen=True, slots=True)
-class Bound:
-    """The session is bound; ``interface_version`` is the peer's (0x33 if it did not say)."""
-
-    state: State
-    system_id: str
-    interface_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class BindFailed:
-    status: int
-
-
-@dataclass(frozen=True, slots=True)
-class Unbound:
-    """The session reached UNBOUND: close the connection. ``by_peer`` tells who asked."""
-
-    by_peer: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ProtocolViolation:
-    """The peer sent something we could not accept; the session already answered it."""
-
-    error: RemoteProtocolError
-    answered_with: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class UnexpectedResponse:
-    """A response that matches none of our outstanding requests (late, after a timeout)."""
-
-    pdu: Pdu
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseTimeout:
-    """No answer to ``request`` within the response timeout."""
-
-    request: Pdu
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInitTimeout:
-    """SMSC side: no bind arrived in time after the connection opened."""
-
-
-@dataclass(frozen=True, slots=True)
-class InactivityTimeout:
-    """Nothing was exchanged for the inactivity timeout."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeliverSmRun:
-    """Ordinary deliver_sm received one after the other, as records (see :mod:`.records`).
-
-    Only with ``SessionConfig.deliver_sm_records``: each stands for the
-    :class:`~.pdu.DeliverSm` that :func:`~.records.deliver_sm_from_record` gives,
-    and is answered the same way, with :meth:`Session.respond_records`.
-    """
-
-    records: list[DeliverSmRecord]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionBroken:
-    """Framing is lost (SMPP.md §11.6): generic_nack was queued; close the link now."""
-
-    error: FramingError
-
-
-SessionEvent = (
-    Response
-    | Bound
-    | BindFailed
-    | Unbound
-    | ProtocolViolation
-    | UnexpectedResponse
-    | ResponseTimeout
-    | SessionInitTimeout
-    | InactivityTimeout
-    | ConnectionBroken
-    | DeliverSmRun
-)
-#: What :meth:`Session.receive_data` returns: peer requests (the PDUs themselves) and events.
-Event = Pdu | SessionEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +203,7 @@ class Session:
         response = response_to(request, status, **fields)
         if response is None:
             raise LocalProtocolError(f"{type(request).__name__} has no response")
-        if command_id in _BINDS:
+        if command_id in BIND_REQUESTS:
             if self.role is not Role.SMSC:
                 raise LocalProtocolError("only an SMSC answers a bind")
             if status == 0:
@@ -587,7 +403,7 @@ class Session:
         if next_state is None:
             answer = (
                 S.ESME_RALYBND
-                if command_id in _BINDS and self.state in BOUND_STATES
+                if command_id in BIND_REQUESTS and self.state in BOUND_STATES
                 else S.ESME_RINVBNDSTS
             )
             self._answer_error(command_id, sequence_number, answer, now)
@@ -634,7 +450,7 @@ class Session:
                 )
             )
         events.append(Response(pdu, request))
-        if request.command_id in _BINDS:
+        if request.command_id in BIND_REQUESTS:
             answers_the_bind = pdu.command_id == request.command_id | RESPONSE_BIT
             if pdu.command_status == 0 and answers_the_bind:
                 self.state = self._receive_table.get((self.state, pdu.command_id), self.state)
