@@ -16,8 +16,8 @@ from smslocker.routing.otp import (
     Code,
     extract_codes,
     parse_origin_bound,
-    trie_alternation,
 )
+from smslocker.routing.otp_words import trie_alternation
 
 CORPUS_PATH = Path(__file__).parent / "otp_corpus.toml"
 

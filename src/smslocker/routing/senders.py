@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from smslocker.routing.otp import Code, trie_alternation
+from smslocker.routing.otp import Code
+from smslocker.routing.otp_words import trie_alternation
 
 __all__ = ["SenderDirectory", "guess_service"]
 
