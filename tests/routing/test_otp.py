@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import tomllib
 from pathlib import Path
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from smslocker.routing.otp import (
     MIN_SCORE,
     Code,
+    codes_json,
     extract_codes,
     parse_origin_bound,
 )
@@ -364,3 +366,30 @@ def test_origin_bound_round_trip(explanation: str, host: str, code: str) -> None
     parsed = parse_origin_bound(text)
     assert parsed == Code(code, 1.0, "origin_bound", domain=host)
     assert extract_codes(text)[0] == parsed
+
+
+_KINDS = st.sampled_from(["origin_bound", "keyword", "prefixed", "standalone"])
+_CODES = st.builds(
+    Code,
+    value=st.one_of(
+        st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=10),
+        st.text(min_size=1, max_size=12),  # quotes, backslashes, non-ASCII digits, ...
+    ),
+    score=st.floats(min_value=0, max_value=2, allow_nan=False),
+    kind=_KINDS,
+    domain=st.none() | st.text(max_size=20),
+    embedded_domain=st.none() | st.text(max_size=20),
+)
+
+
+@given(st.lists(_CODES, max_size=4))
+def test_codes_json_is_the_encoders_text(codes: list[Code]) -> None:
+    expected = json.dumps(
+        [code.as_dict() for code in codes], separators=(",", ":"), ensure_ascii=False
+    )
+    assert codes_json(codes) == expected
+
+
+def test_codes_json_of_the_codes_found_in_a_message() -> None:
+    codes = extract_codes("Your code is 482913. @example.com #482913")
+    assert json.loads(codes_json(codes)) == [code.as_dict() for code in codes]

@@ -7,7 +7,6 @@ lengthening the next one.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from smslocker.gateway.messages import InboundMessage
 from smslocker.privacy.bodies import seal_parts
 from smslocker.privacy.keyring import KeyRing
 from smslocker.routing.otp import Code, CodeExtractor
+from smslocker.routing.otp import codes_json as encode_codes
 
 from .concat_marks import SealedMark, seal_mark
 from .dedup import dedup_key
@@ -25,8 +25,6 @@ from .route import message_time, normalise_destination, timestamp_sane
 PROBE_TEXT = re.compile(r"smslocker probe ([0-9a-z]{8,32})")
 PROBE_SERVICE = "probe"
 
-#: One encoder for every message: ``json.dumps`` with options builds a new one per call.
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 #: (source, text, codes) -> service name or None (``smslocker.routing.senders``).
 ServiceGuess = Callable[[str, str, Sequence[Code]], str | None]
@@ -173,20 +171,14 @@ class Preparer:
             )
         codes = self.extract_codes(text) if text and self.extract else ()
         # "[]": looked, found none. NULL: a binary message (or, later, a purged body).
-        codes_json = (
-            None
-            if message.binary is not None
-            else _JSON.encode([code.as_dict() for code in codes])
-            if codes
-            else "[]"
-        )
+        found = None if message.binary is not None else encode_codes(codes) if codes else "[]"
         service = self.guess_service(message.source, text, codes) if self.guess_service else None
         prepared = PreparedMessage(
             message,
             destination=destination,
             key=key,
             moment=moment,
-            codes_json=codes_json,
+            codes_json=found,
             service=service,
             probe_token=None,
         )
