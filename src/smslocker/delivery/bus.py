@@ -4,6 +4,8 @@ Theory of operation: a publisher calls ``await bus.publish("rental:42", event)``
 subscription to ``"rental:42"`` open at that moment gets ``("rental:42", event)``.
 Channels are plain strings (``"rental:<id>"``, ``"account:<id>"``); events are JSON
 objects (str keys; str, int, float, bool, None, list and dict values).
+``await bus.publish_many([(channel, event), ...])`` publishes several in that order, as
+one operation where the bus can (on Redis one round trip: a batch's events go together).
 
 The bus is the fast path, not the record: routing writes the inbox row first and then
 publishes. So the bus promises at-most-once delivery, in publish order per channel (for
