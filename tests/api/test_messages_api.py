@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 from api_support import MakeAccount, SeedNumbers, auth, deliver_sms, until_subscribed
+from sqlalchemy import update
 
 from smslocker.api import longpoll
 from smslocker.delivery.bus import BusUnavailable, Event, InProcessBus
 from smslocker.platform import Platform
 from smslocker.routing.ingest import StoreSink
+from smslocker.store.models import Message
 
 MESSAGE_FIELDS = {
     "id",
@@ -82,6 +84,35 @@ async def test_messages_in_arrival_order_and_paged(
     assert seen == ids
 
 
+async def test_message_ids_go_past_32_bits(
+    client: httpx.AsyncClient,
+    platform: Platform,
+    sink: StoreSink,
+    make_account: MakeAccount,
+    seed_numbers: SeedNumbers,
+) -> None:
+    # PostgreSQL's serial integer ended at 2**31 - 1 (migration 0009): every insert after
+    # it failed. Here the ids start beyond it, and ingest, paging and the code still work.
+    key, rental_id, number = await rented(client, make_account, seed_numbers)
+    (first,) = await deliver_sms(platform, sink, number, "first")
+    beyond = 2**31 + 5
+    async with platform.db.write() as connection:
+        await connection.execute(update(Message).where(Message.id == first).values(id=beyond))
+        if not platform.db.is_sqlite:  # SQLite takes the largest id plus one anyway
+            await connection.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('messages', 'id'), {beyond})"
+            )
+    (second,) = await deliver_sms(platform, sink, number, "Your code is 482913")
+    assert second > beyond
+    path = f"/api/v1/rentals/{rental_id}/messages"
+    page = (await client.get(path, params={"after": beyond}, headers=auth(key))).json()
+    assert [(m["id"], m["text"]) for m in page["messages"]] == [(second, "Your code is 482913")]
+    page = (await client.get(path, params={"after": 2**40}, headers=auth(key))).json()
+    assert page["messages"] == []
+    code = await client.get(f"/api/v1/rentals/{rental_id}/code", headers=auth(key))
+    assert code.json()["message_id"] == second
+
+
 async def test_message_json(
     client: httpx.AsyncClient,
     platform: Platform,
@@ -111,7 +142,7 @@ async def test_message_json(
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 1001}, {"after": -1}, {"after": 2**40}, {"wait": -1}, {"wait": "inf"}],
+    [{"limit": 0}, {"limit": 1001}, {"after": -1}, {"after": 2**63}, {"wait": -1}, {"wait": "inf"}],
 )
 async def test_bad_paging_is_422(
     client: httpx.AsyncClient,

@@ -226,7 +226,7 @@ _POSTGRES_LOOK_UP = (
     "UNION ALL SELECT 'e', e.id, e.account_id, e.events, NULL, NULL, NULL, NULL, NULL "
     "FROM webhook_endpoints AS e "
     "WHERE e.enabled AND e.account_id IN (SELECT w.account_id FROM w) "
-    "UNION ALL SELECT 'i', NULL, nextval(pg_get_serial_sequence('messages', 'id'))::int, "
+    "UNION ALL SELECT 'i', NULL, nextval(pg_get_serial_sequence('messages', 'id')), "
     "NULL, NULL, NULL, NULL, NULL, NULL FROM generate_series(1, $6::int)"
 )
 # Two gateways updating the same numbers can deadlock here; PostgreSQL then fails one
@@ -237,7 +237,7 @@ _POSTGRES_LOOK_UP = (
 _POSTGRES_FIRST = f"(u.routed AND n.state IN ({_FIRST_MESSAGE_SOURCES}))"
 _POSTGRES_WRITE = (
     f"WITH m AS (INSERT INTO messages (id, {_COLUMNS}) SELECT * FROM unnest("
-    "$1::int[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::text[], "
+    "$1::bigint[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::text[], "
     "$7::bytea[], $8::int[], $9::varchar[], $10::int[], $11::bool[], $12::bool[], "
     "$13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::varchar[], "
     "$17::int[], $18::text[], $19::varchar[], $20::bytea[], $21::bool[], $22::varchar[])), "

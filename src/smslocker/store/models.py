@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .types import JSONText, UTCDateTime
+from .types import BigId, JSONText, UTCDateTime
 
 # Named constraints, so migrations can refer to them on both databases.
 NAMING = {
@@ -62,7 +62,7 @@ class LedgerEntry(Base):
 
     __tablename__ = "ledger"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     rental_id: Mapped[str | None] = mapped_column(String(32), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
@@ -190,7 +190,7 @@ class Message(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dedup_key: Mapped[str] = mapped_column(String(32))
     connector: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(64))
@@ -232,7 +232,7 @@ class StoredConcat(Base):
     __tablename__ = "stored_concats"
     __table_args__ = (Index("ix_stored_concats_connector", "connector", "stored_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     connector: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(64))
     destination: Mapped[str] = mapped_column(String(64))
@@ -263,7 +263,7 @@ class Probe(Base):
         Index("ix_probes_pending", "outcome", "deadline"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"), index=True)
     destination: Mapped[str] = mapped_column(String(20))
     token: Mapped[str] = mapped_column(String(32), unique=True)
@@ -370,7 +370,7 @@ class WebhookAttempt(Base):
 
     __tablename__ = "webhook_attempts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status_code: Mapped[int | None] = mapped_column(Integer)
@@ -441,7 +441,7 @@ class AuditEntry(Base):
         Index("ix_audit_log_at", "at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(100))
     account_id: Mapped[int | None] = mapped_column(Integer)

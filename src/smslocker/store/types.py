@@ -8,8 +8,21 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Text
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Text
 from sqlalchemy.types import TypeDecorator
+
+#: The id of a table that grows with traffic (messages, their marks, audit entries, webhook
+#: attempts, ledger rows, probes): BIGINT on PostgreSQL, where a serial ``integer`` ends
+#: at 2,147,483,647 rows (under two days at the ingest benchmark's rate; about eight
+#: months at 100 messages a second). On SQLite it stays INTEGER: an ``INTEGER PRIMARY
+#: KEY`` is the 64-bit rowid itself, a ``BIGINT PRIMARY KEY`` would be a second copy.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+#: The largest id of an ``integer`` column (accounts, numbers, filters, alerts, ...): what
+#: an API parameter naming one accepts (beyond it PostgreSQL's driver refuses the value).
+MAX_ID = 2**31 - 1
+#: The largest id of a :data:`BigId` column (messages, audit entries, ...).
+MAX_BIG_ID = 2**63 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):

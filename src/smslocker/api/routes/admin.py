@@ -25,6 +25,7 @@ from smslocker.pool.lifecycle import InvalidTransition
 from smslocker.pool.operator import NumberBusy, UnknownNumber
 from smslocker.rentals import delete_price, list_prices, set_price
 from smslocker.routing.inbox import unmatched_messages
+from smslocker.store.types import MAX_BIG_ID
 
 from ..auth import admin_principal
 from ..deps import PlatformDep
@@ -52,7 +53,6 @@ router.include_router(admin_accounts.router)
 router.include_router(admin_connectors.router)
 router.include_router(admin_guard.router)
 
-MAX_ID = 2**31 - 1
 SERVICE = r"^[A-Za-z0-9_.\-]{1,50}$"
 COUNTRY = r"^[A-Za-z]{2}$"
 
@@ -108,7 +108,7 @@ async def remove_price(
 )
 async def get_unmatched(
     platform: PlatformDep,
-    after: Annotated[int, Query(ge=0, le=MAX_ID, description="the last id seen")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_BIG_ID, description="the last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     messages = await unmatched_messages(

@@ -23,6 +23,7 @@ from smslocker.rentals.accounts import (
     update_account,
 )
 from smslocker.rentals.credits import LedgerRow
+from smslocker.store.types import MAX_ID
 
 from .. import guard as guard_hooks
 from ..deps import PlatformDep
@@ -31,7 +32,6 @@ from ..views import iso, problems
 
 router = APIRouter()
 
-MAX_ID = 2**31 - 1
 #: Credits are whole numbers; this bound keeps them exact in any JSON reader.
 MAX_CREDITS = 2**53 - 1
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"

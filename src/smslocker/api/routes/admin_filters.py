@@ -30,6 +30,7 @@ from smslocker.screening.store import (
     list_filters,
     update_filter,
 )
+from smslocker.store.types import MAX_BIG_ID, MAX_ID
 
 from ..auth import admin_principal
 from ..deps import PlatformDep
@@ -47,11 +48,10 @@ router = APIRouter(
     responses=problems(401, 403),
 )
 
-MAX_ID = 2**31 - 1
 CONNECTOR = r"^[A-Za-z0-9_.:\-]{1,100}$"
 SERVICE = r"^[A-Za-z0-9_.\-]{1,50}$"
 FilterId = Annotated[int, Path(ge=1, le=MAX_ID)]
-MessageId = Annotated[int, Path(ge=1, le=MAX_ID)]
+MessageId = Annotated[int, Path(ge=1, le=MAX_BIG_ID)]
 
 
 class FilterIn(BaseModel):
@@ -142,7 +142,7 @@ async def remove_filter(platform: PlatformDep, filter_id: FilterId) -> Response:
 @router.get("/messages/held", summary="Messages held by a filter, oldest first")
 async def get_held(
     platform: PlatformDep,
-    after: Annotated[int, Query(ge=0, le=MAX_ID, description="the last id seen")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_BIG_ID, description="the last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=held.MAX_LIMIT)] = 100,
 ) -> dict[str, Any]:
     found = await held.held_messages(platform.db, after=after, limit=limit, ring=platform.keyring)

@@ -16,6 +16,7 @@ from smslocker.guard import audit
 from smslocker.guard.alerts import list_alerts
 from smslocker.guard.standing import Standing, set_status, set_tier, standing_of
 from smslocker.platform import Platform
+from smslocker.store.types import MAX_BIG_ID, MAX_ID
 
 from ..deps import PlatformDep
 from ..problems import Problem
@@ -23,7 +24,6 @@ from ..views import problems
 
 router = APIRouter()
 
-MAX_ID = 2**31 - 1
 TIER = r"^[A-Za-z0-9_.\-]{1,20}$"
 NAME = r"^[A-Za-z0-9_.:\-]{1,100}$"
 AccountId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -156,7 +156,7 @@ async def get_audit(
     account_id: AccountFilter = None,
     since: Since = None,
     until: Until = None,
-    after: Annotated[int, Query(ge=0, le=MAX_ID, description="the last id seen")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_BIG_ID, description="the last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     where = _filter(actor, action, account_id, since, until)

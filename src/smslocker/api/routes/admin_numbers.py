@@ -19,6 +19,7 @@ from smslocker.pool.numbers import NumberView, get_number, list_numbers, service
 from smslocker.pool.operator import free_number, quarantine_number, retire_number
 from smslocker.rentals.accounts import rentals_of_number
 from smslocker.rentals.views import RentalView
+from smslocker.store.types import MAX_ID
 
 from ..deps import PlatformDep
 from ..problems import Problem
@@ -30,7 +31,6 @@ router = APIRouter()
 MAX_UPLOAD = 64 * 1024 * 1024
 #: From this many rows the import validates in worker processes (as the CLI does).
 WORKERS_MIN_ROWS = 20_000
-MAX_ID = 2**31 - 1
 CONNECTOR = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 E164 = Annotated[str, Path(pattern=r"^\+?[0-9]{6,15}$", description="E.164, '+' optional")]

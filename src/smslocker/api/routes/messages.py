@@ -20,6 +20,7 @@ from smslocker.accounts import Principal
 from smslocker.platform import Platform
 from smslocker.routing.inbox import MAX_LIMIT, InboxMessage, LatestCode, latest_code
 from smslocker.routing.inbox import rental_messages as inbox_messages
+from smslocker.store.types import MAX_BIG_ID
 
 from .. import guard as guard_hooks
 from ..auth import User
@@ -30,10 +31,8 @@ from .rentals import V1, RentalId, checked_rental_id
 
 router = APIRouter(tags=["messages"])
 
-#: Message ids are 32-bit on PostgreSQL: a larger ``after`` would be a database error.
-MAX_MESSAGE_ID = 2**31 - 1
 
-After = Annotated[int, Query(ge=0, le=MAX_MESSAGE_ID, description="only messages with a larger id")]
+After = Annotated[int, Query(ge=0, le=MAX_BIG_ID, description="only messages with a larger id")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many messages")]
 Wait = Annotated[
     float,
@@ -112,7 +111,7 @@ async def get_code(
     rental_id: RentalId,
     wait: Wait = 0,
     after: Annotated[
-        int, Query(ge=0, le=MAX_MESSAGE_ID, description="only a code of a message after this id")
+        int, Query(ge=0, le=MAX_BIG_ID, description="only a code of a message after this id")
     ] = 0,
 ) -> dict[str, Any]:
     """The best code of the newest message that has one. With ``wait``, waits for a code

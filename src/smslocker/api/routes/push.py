@@ -57,6 +57,7 @@ from smslocker.platform import Platform
 from smslocker.rentals import RentalNotFound
 from smslocker.routing.inbox import INBOX_COLUMNS, MAX_LIMIT, inbox_message, rental_messages
 from smslocker.store.models import Message
+from smslocker.store.types import MAX_BIG_ID
 
 from .. import guard as guard_hooks
 from ..auth import User, principal_of
@@ -79,7 +80,8 @@ SSE_RETRY_MS = 2000
 READY: Event = {"type": "ready"}
 
 After = Annotated[
-    int | None, Query(ge=0, description="send the messages after this message id first")
+    int | None,
+    Query(ge=0, le=MAX_BIG_ID, description="send the messages after this message id first"),
 ]
 
 
