@@ -7,6 +7,9 @@ Three scenarios, each on ``InProcessBus`` and (with a Redis) on ``RedisBus``:
 - ``burst``: one subscription; events published in bursts of ``--burst`` back to back
   (as routing would after a group commit), the publisher yielding only between bursts;
   the latency of each includes its wait behind the ones before it in the burst;
+- ``batch``: the same bursts, each sent as one :meth:`~smslocker.delivery.bus.Bus.publish_many`
+  (what ingest does with a commit's events since the publish of each one by one fell
+  behind on Redis); the latency of each is from the call to its arrival;
 - ``fan-out``: ``--fan-out`` subscriptions of one channel, one event at a time; the
   latency is until the last subscription got it.
 
@@ -90,6 +93,20 @@ async def burst(bus: Bus, count: int, size: int) -> list[int]:
     return latencies
 
 
+async def batch(bus: Bus, count: int, size: int) -> list[int]:
+    latencies: list[int] = []
+    async with bus.subscribe("rental:bench") as subscription:
+        reader = asyncio.create_task(receive(subscription, count, latencies))
+        for start in range(0, count, size):
+            sent = time.perf_counter_ns()
+            await bus.publish_many(
+                [("rental:bench", {"n": n, "sent_ns": sent}) for n in range(start, start + size)]
+            )
+            await asyncio.sleep(0)
+        await asyncio.wait_for(reader, 60)
+    return latencies[:count]
+
+
 async def fan_out(bus: Bus, count: int, subscribers: int) -> list[int]:
     latencies: list[int] = []
     arrived = 0
@@ -130,6 +147,7 @@ async def measure(
     scenarios: list[tuple[str, Callable[[Bus], Awaitable[list[int]]]]] = [
         ("one-by-one", lambda bus: one_by_one(bus, count)),
         (f"burst x{size}", lambda bus: burst(bus, count, size)),
+        (f"batch x{size}", lambda bus: batch(bus, count, size)),
         (f"fan-out x{subscribers}", lambda bus: fan_out(bus, max(count // 10, 100), subscribers)),
     ]
     results = []
