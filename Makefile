@@ -75,6 +75,7 @@ bench: venv  ## SMPP ingest benchmark
 	$(BIN)/python bench/ws_latency.py
 	$(BIN)/python bench/ws_latency.py --redis $(or $(SMSLOCKER_TEST_REDIS_URL),redis://127.0.0.1:6379/0)
 	$(BIN)/python bench/ingest_guard.py
+	$(BIN)/python bench/bus.py --redis-url $(or $(SMSLOCKER_TEST_REDIS_URL),redis://127.0.0.1:6379/0)
 
 # Property tests (marked `hypothesis` by hypothesis' pytest plugin) and `slow` tests, with
 # many examples. Exit code 5 means "no test selected": not a failure of the fuzz run.
