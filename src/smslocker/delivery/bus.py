@@ -264,15 +264,6 @@ class _LocalFanout:
                 gone.append(channel)
         return gone
 
-    async def publish(self, channel: str, event: Event) -> None:
-        raise NotImplementedError
-
-    async def publish_many(self, items: Sequence[tuple[str, Event]]) -> None:
-        for channel, _event in items:
-            _check_channel(channel)  # all of them before any goes out, as on Redis
-        for channel, event in items:
-            await self.publish(channel, event)
-
     def _fan_out(self, channel: str, event: Event) -> None:
         for subscription in self._subscriptions.get(channel, ()):
             subscription._put(channel, event)
@@ -306,6 +297,12 @@ class InProcessBus(_LocalFanout):
             raise BusClosed("the bus is closed")
         _check_channel(channel)
         self._fan_out(channel, event)
+
+    async def publish_many(self, items: Sequence[tuple[str, Event]]) -> None:
+        for channel, _event in items:
+            _check_channel(channel)  # all of them before any goes out, as on Redis
+        for channel, event in items:
+            await self.publish(channel, event)
 
     async def close(self) -> None:
         self._end_all()
