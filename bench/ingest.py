@@ -18,7 +18,14 @@ generator's CPU share of a core (a generator near 100% would be the bottleneck),
 and the mean transaction size. ``--no-enrich`` leaves OTP extraction and the
 sender's service out, to show what they cost.
 
-    .venv/bin/python bench/ingest.py [--count N] [--postgres URL] [--quick] [--no-enrich]
+``--binds N`` runs N receiver processes, each a connector of its own with one bind at
+window 100 (as N gateway processes each running one connector would), all writing to
+the same database; the generator spreads the load over the binds. The rate is then all
+messages over the span from the first receiver's first batch to the last one's last
+commit, and the CPU is the receivers' sum.
+
+    .venv/bin/python bench/ingest.py [--count N] [--postgres URL] [--binds N] [--quick]
+        [--no-enrich]
 """
 
 from __future__ import annotations
@@ -79,7 +86,9 @@ def _screen_of(count: int) -> Any:
 
 
 async def receive(args: argparse.Namespace) -> dict[str, Any]:
-    """The receiver process: bind, store ``count`` messages, report."""
+    """The receiver process: bind, store until told to stop (SIGTERM), report."""
+    import signal
+
     from sqlalchemy import func, select
 
     from smslocker.delivery.bus import InProcessBus
@@ -102,18 +111,23 @@ async def receive(args: argparse.Namespace) -> dict[str, Any]:
         ring=KeyRing.generate() if args.encrypt else None,
         screen=_screen_of(args.filters) if args.filters else None,
     )
+    # (wall clock, CPU) at the first batch and after the last commit. perf_counter is
+    # CLOCK_MONOTONIC, one clock for every process of the machine: the driver compares
+    # the receivers' instants.
     first: list[float] = []
+    last: list[float] = [0.0, 0.0]
     accept = sink.accept
 
     async def timed_accept(batch: Any) -> None:
         if not first:
             first.extend((time.perf_counter(), cpu_seconds()))
         await accept(batch)
+        last[:] = (time.perf_counter(), cpu_seconds())
 
     sink.accept = timed_accept  # type: ignore[method-assign]
     connector = Connector(
         ConnectorConfig(
-            name="bench",
+            name=args.name,
             host="127.0.0.1",
             port=args.port,
             system_id="bench",
@@ -124,15 +138,13 @@ async def receive(args: argparse.Namespace) -> dict[str, Any]:
         ),
         sink,
     )
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     connector.start()
     try:
+        # The driver signals once the generator has every answer: every message committed.
         async with asyncio.timeout(args.timeout):
-            while True:  # polled, not signalled: the sink has no "n stored" event to wait on
-                if sink.stats.stored + sink.stats.duplicates >= args.count:
-                    break
-                await asyncio.sleep(0.002)
-        wall = time.perf_counter() - first[0]
-        cpu = cpu_seconds() - first[1]
+            await stop.wait()
         async with database.read() as connection:
             webhooks = await connection.scalar(select(func.count()).select_from(WebhookDelivery))
     finally:
@@ -145,8 +157,9 @@ async def receive(args: argparse.Namespace) -> dict[str, Any]:
         "routed": sink.stats.routed,
         "webhooks": webhooks,
         "batches": sink.stats.batches,
-        "wall_s": wall,
-        "cpu_s": cpu,
+        "first": first[0] if first else 0.0,
+        "last": last[0],
+        "cpu_s": last[1] - first[1] if first else 0.0,
     }
 
 
@@ -250,6 +263,7 @@ def run_once(
     no_enrich: bool,
     encrypt: bool = False,
     filters: int = 0,
+    binds: int = 1,
 ) -> dict[str, Any]:
     smpp_port, http_port = free_port(), free_port()
     env = {**os.environ, "SMSLOCKER_LOG_LEVEL": "WARNING"}
@@ -260,46 +274,64 @@ def run_once(
             "--system-id", "bench", "--password", "bench",
             "--load", str(count), "--load-rate", "0",
             "--load-numbers", str(count), "--load-window", "100",
+            "--load-binds", str(binds),
         ],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
     )  # fmt: skip
+    receivers: list[subprocess.Popen[str]] = []
     try:
         _wait_for_port(smpp_port, generator)
-        command = [
-            PYTHON, str(HERE), "--receive", "--port", str(smpp_port),
-            "--count", str(count), "--url", url,
-        ]  # fmt: skip
-        if schema:
-            command += ["--schema", schema]
-        if no_enrich:
-            command.append("--no-enrich")
-        if encrypt:
-            command.append("--encrypt")
-        if filters:
-            command += ["--filters", str(filters)]
-        receiver = subprocess.run(
-            command, capture_output=True, text=True, timeout=900, env=env, check=False
-        )
-        if receiver.returncode != 0:
-            raise RuntimeError(f"receiver failed:\n{receiver.stderr}")
-        generator_out, _ = generator.communicate(timeout=120)
+        for index in range(binds):
+            command = [
+                PYTHON, str(HERE), "--receive", "--port", str(smpp_port), "--url", url,
+                "--name", "bench" if binds == 1 else f"bench-{index + 1}",
+            ]  # fmt: skip
+            if schema:
+                command += ["--schema", schema]
+            if no_enrich:
+                command.append("--no-enrich")
+            if encrypt:
+                command.append("--encrypt")
+            if filters:
+                command += ["--filters", str(filters)]
+            receivers.append(
+                subprocess.Popen(
+                    command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+                )
+            )
+        # The generator reports once every message is answered, so committed.
+        generator_out, _ = generator.communicate(timeout=900)
+        received = []
+        for receiver in receivers:
+            receiver.terminate()
+            out, err = receiver.communicate(timeout=120)
+            if receiver.returncode != 0:
+                raise RuntimeError(f"receiver failed:\n{err}")
+            received.append(json.loads(out.strip().splitlines()[-1]))
     finally:
-        if generator.poll() is None:
-            generator.kill()
-    received = json.loads(receiver.stdout.strip().splitlines()[-1])
+        for process in (generator, *receivers):
+            if process.poll() is None:
+                process.kill()
     generated = json.loads(generator_out.strip().splitlines()[-1])
+    if generated["acked"] != count:
+        raise RuntimeError(f"the generator had {generated['acked']} of {count} answered")
+    messages = sum(r["messages"] for r in received)
+    cpu = sum(r["cpu_s"] for r in received)
+    wall = max(r["last"] for r in received) - min(r["first"] for r in received if r["first"])
     return {
-        "messages": received["messages"],
-        "rate": received["messages"] / received["wall_s"],
-        "cpu_us": received["cpu_s"] / received["messages"] * 1e6,
-        "receiver_cpu_share": received["cpu_s"] / received["wall_s"],
+        "messages": messages,
+        "binds": binds,
+        "rate": messages / wall,
+        "cpu_us": cpu / messages * 1e6,
+        "receiver_cpu_share": cpu / wall,
         "generator_cpu_share": generated["cpu_s"] / max(generated["elapsed_s"], 1e-9),
         "generator_acked": generated["acked"],
-        "batch_mean": received["messages"] / max(received["batches"], 1),
-        "routed": received["routed"],
-        "webhooks": received["webhooks"],
+        "batch_mean": messages / max(sum(r["batches"] for r in received), 1),
+        "routed": sum(r["routed"] for r in received),
+        # Every receiver counts the whole table's outbox: the last one to answer has all.
+        "webhooks": max(r["webhooks"] for r in received),
     }
 
 
@@ -318,16 +350,19 @@ def _wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
 
 def bench(label: str, url: str, schema: str | None, args: argparse.Namespace) -> dict[str, Any]:
     asyncio.run(prepare_database(url, schema, min(args.rentals, args.count)))
-    result = run_once(url, schema, args.count, args.no_enrich, args.encrypt, args.filters)
+    result = run_once(
+        url, schema, args.count, args.no_enrich, args.encrypt, args.filters, args.binds
+    )
     result["database"] = label
     if result["generator_cpu_share"] > 0.9:
         verdict = "the generator is the bottleneck"
-    elif result["receiver_cpu_share"] > 0.9:
-        verdict = "the receiver is the bottleneck"
+    elif result["receiver_cpu_share"] > 0.9 * min(result["binds"], os.cpu_count() or 1):
+        verdict = "the receiver CPU is the bottleneck"
     else:
         verdict = "neither saturated a core: latency-bound"
     print(
-        f"{label:<10} {result['messages']:>8} msgs  {result['rate']:>9,.0f} msg/s  "
+        f"{label:<10} {result['binds']} bind(s) {result['messages']:>8} msgs  "
+        f"{result['rate']:>9,.0f} msg/s  "
         f"{result['cpu_us']:6.1f} µs CPU/msg  receiver CPU {result['receiver_cpu_share']:.0%}  "
         f"generator CPU {result['generator_cpu_share']:.0%}  "
         f"{result['batch_mean']:.0f} msgs/transaction  ({verdict})",
@@ -348,11 +383,19 @@ def main() -> None:
     parser.add_argument(
         "--filters", type=int, default=0, metavar="N", help="N inbound filter rules, all passed"
     )
+    parser.add_argument(
+        "--binds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N receiver processes, each a connector with its own bind (window 100 each)",
+    )
     parser.add_argument("--quick", action="store_true", help="a short run (used by the tests)")
     # The receiver subprocess's own options.
     parser.add_argument("--receive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--name", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=600, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -1,4 +1,5 @@
-"""``bench/ingest.py --quick`` runs end to end and prints its figures (it asserts no speed)."""
+"""``bench/ingest.py --quick``, with one receiver and with two, runs end to end and prints
+its figures (it asserts no speed)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "ingest.py"
 
 
 @pytest.mark.timeout(60)
-def test_the_ingest_benchmark_runs_quick() -> None:
-    command = [sys.executable, str(BENCH), "--quick", "--rentals", "100"]
+@pytest.mark.parametrize("binds", [1, 2])
+def test_the_ingest_benchmark_runs_quick(binds: int) -> None:
+    command = [sys.executable, str(BENCH), "--quick", "--rentals", "100", "--binds", str(binds)]
     done = subprocess.run(
         command,
         capture_output=True,
@@ -28,6 +30,7 @@ def test_the_ingest_benchmark_runs_quick() -> None:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     [sqlite] = report["results"]
     assert sqlite["database"] == "sqlite"
+    assert sqlite["binds"] == binds
     assert sqlite["messages"] == 2000  # every message stored and acked, none taken for another
     assert sqlite["generator_acked"] == 2000
     assert sqlite["routed"] > 0

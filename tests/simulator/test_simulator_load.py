@@ -103,3 +103,17 @@ async def test_the_report_is_one_json_line(simulator: Simulator, connect: Connec
     line = report.to_json()
     assert "\n" not in line
     assert json.loads(line)["acked"] == 10
+
+
+async def test_waiting_for_receivers_counts_receiving_binds(
+    simulator: Simulator, connect: Connect
+) -> None:
+    waiting = asyncio.create_task(simulator.wait_for_receiver(5, count=2))
+    await connect("receiver")
+    await connect("transmitter")  # takes no deliver_sm: not counted
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await connect("transceiver")
+    await waiting  # the second receiving bind ends the wait
+    with pytest.raises(TimeoutError):
+        await simulator.wait_for_receiver(0.1, count=3)

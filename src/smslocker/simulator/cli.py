@@ -72,6 +72,12 @@ def simulate(
     load_window: Annotated[
         int, typer.Option("--load-window", min=1, help="Load messages unanswered per session.")
     ] = 100,
+    load_binds: Annotated[
+        int,
+        typer.Option(
+            "--load-binds", min=1, help="Receivers to wait for before a --load run starts."
+        ),
+    ] = 1,
 ) -> None:
     """Run the SMSC simulator: ESMEs bind over SMPP, messages are injected over HTTP."""
     from .behaviour import ModeSettings
@@ -90,7 +96,9 @@ def simulate(
         window=window,
         redelivery_delay=redelivery_delay,
     )
-    load_settings = None if load is None else (load, load_rate, load_numbers, load_window)
+    load_settings = (
+        None if load is None else (load, load_rate, load_numbers, load_window, load_binds)
+    )
     try:
         asyncio.run(_simulate(config, http_port, load_settings))
     except OSError as error:  # the port is taken, the address is not ours, ...
@@ -99,7 +107,7 @@ def simulate(
 
 
 async def _simulate(
-    config: SimulatorConfig, http_port: int, load: tuple[int, float, int, int] | None
+    config: SimulatorConfig, http_port: int, load: tuple[int, float, int, int, int] | None
 ) -> None:
     from .http import HttpApi
     from .smsc import Simulator
@@ -115,8 +123,8 @@ async def _simulate(
             )
             await _until_signalled()
         else:
-            count, rate, numbers, window = load
-            await simulator.wait_for_receiver()
+            count, rate, numbers, window, binds = load
+            await simulator.wait_for_receiver(count=binds)
             report = await simulator.run_load(count, rate, numbers, window)
             typer.echo(report.to_json())
     finally:

@@ -83,6 +83,8 @@ class SmscCore:
         self.loopback = Loopback(self.store, self.dispatcher, config.loopback_destinations)
         self.connections: set[SmscConnection] = set()
         self.receiver_bound = asyncio.Event()
+        #: Set on every bind or unbind of a receiver (waiters clear it, then wait).
+        self.receivers_changed = asyncio.Event()
         self.binds = 0
         self.bind_failures = 0
         self._accounts = {account.system_id: account.password for account in config.accounts}
@@ -112,10 +114,12 @@ class SmscCore:
         if connection.receives:
             self.dispatcher.add_receiver(connection)
             self.receiver_bound.set()
+            self.receivers_changed.set()
 
     def unbound(self, connection: SmscConnection) -> None:
         """The connection can take no more deliver_sm (unbinding or gone)."""
         self.dispatcher.remove_receiver(connection)
+        self.receivers_changed.set()
         if not self.dispatcher.receivers:
             self.receiver_bound.clear()
 

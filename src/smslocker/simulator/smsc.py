@@ -178,12 +178,19 @@ class Simulator:
         connections = sorted(self._running().connections, key=lambda c: c.number)
         return [c.status() for c in connections if c.bind_type is not None]
 
-    async def wait_for_receiver(self, timeout: float | None = None) -> None:
-        """Return once an ESME is bound as receiver or transceiver.
+    async def wait_for_receiver(self, timeout: float | None = None, *, count: int = 1) -> None:
+        """Return once ``count`` ESMEs are bound as receiver or transceiver.
 
         Raises TimeoutError after ``timeout`` seconds.
         """
-        await asyncio.wait_for(self._running().receiver_bound.wait(), timeout)
+        core = self._running()
+        if count <= 1:
+            await asyncio.wait_for(core.receiver_bound.wait(), timeout)
+            return
+        async with asyncio.timeout(timeout):
+            while len(core.dispatcher.receivers) < count:
+                core.receivers_changed.clear()
+                await core.receivers_changed.wait()
 
     @property
     def mode(self) -> ModeSettings:
