@@ -5,7 +5,8 @@ Roles (``--role``):
 - ``api``: the HTTP API (:func:`smslocker.api.app.create_app`) under uvicorn;
 - ``gateway``: the carrier connectors — those of the settings (``[[connectors]]``) and
   those stored in the database (:class:`~smslocker.gateway.manager.ConnectorManager`,
-  one gateway process per connector at a time) — feeding the durable inbox;
+  one gateway process per connector at a time, the connectors shared out among the
+  live gateway processes) — feeding the durable inbox;
 - ``worker``: the rentals sweeper, the retention purge and the webhook worker;
 - ``all`` (the default): the three in one process, the embedded default.
 

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from fake_smsc import FakeSmsc
 from gateway_support import FAST_TIMERS, RecordingSink, wait_until
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from smslocker.delivery.bus import InProcessBus
-from smslocker.gateway.manager import ConnectorManager
+from smslocker.gateway.manager import ConnectorManager, fair_share
 from smslocker.gateway.registry import (
     create_connector,
     delete_connector,
@@ -33,7 +33,7 @@ from smslocker.metrics import CONNECTOR_STATE
 from smslocker.platform import Platform
 from smslocker.settings import Settings
 from smslocker.store import Database
-from smslocker.store.models import ConnectorRow
+from smslocker.store.models import ConnectorRow, GatewayProcess
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 LEASE_S = 15.0
@@ -149,14 +149,105 @@ async def test_two_managers_racing_never_both_run_a_connector(
         for _ in range(6):
             await asyncio.gather(first.reconcile(), second.reconcile(), first.reconcile())
             assert not set(first.states()) & set(second.states())
-            assert set(first.states()) | set(second.states()) == {
-                f"carrier-{index}" for index in range(4)
-            }
             clock.advance(4)  # within the lease: renewals, never a takeover
+        # Once the shares settled, every connector runs, two in each process.
+        assert set(first.states()) | set(second.states()) == {
+            f"carrier-{index}" for index in range(4)
+        }
+        assert len(first.states()) == len(second.states()) == 2
         await wait_until(lambda: open_binds(smsc) == 4)
         for record in [await get_connector(database, f"carrier-{i}") for i in range(4)]:
             holder = first if record.name in first.states() else second
             assert record.lease_owner == holder.owner_id
+
+
+def claim(connector_id: int, *, held: bool = False, free: bool = True) -> dict[str, Any]:
+    return {"id": connector_id, "held": held, "free": free and not held}
+
+
+def test_the_fair_share_renews_held_leases_first_then_takes_free_ones() -> None:
+    claims = [claim(5), claim(1, held=True), claim(3, free=False), claim(2), claim(4)]
+    chosen, excess = fair_share(claims, live=2)  # five connectors, two processes: three each
+    assert [c["id"] for c in chosen] == [1, 2, 4]  # held 1, then the free ones by id
+    assert excess == []
+    chosen, excess = fair_share(claims, live=1)  # alone: everything it can get
+    assert [c["id"] for c in chosen] == [1, 2, 4, 5]  # not 3: another process holds it
+
+
+def test_leases_held_beyond_the_share_are_handed_back_highest_ids_first() -> None:
+    claims = [claim(i, held=True) for i in (4, 2, 3, 1)] + [claim(5)]
+    chosen, excess = fair_share(claims, live=3)  # five over three: two each
+    assert [c["id"] for c in chosen] == [1, 2]
+    assert excess == [3, 4]
+    assert fair_share([], live=3) == ([], [])
+
+
+async def live_owners(database: Database) -> set[str]:
+    async with database.read() as connection:
+        rows = await connection.execute(select(GatewayProcess.owner_id))
+        return {owner for (owner,) in rows}
+
+
+async def test_a_gateway_that_joins_takes_its_share_and_one_that_leaves_hands_it_back(
+    database: Database,
+    second_database: Database,
+    smsc: FakeSmsc,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    for index in range(4):
+        await add_smpp(database, smsc.port, name=f"carrier-{index}")
+    names = {f"carrier-{index}" for index in range(4)}
+    async with managed(database, clock, tmp_path, "gw-a") as first:
+        await first.reconcile()
+        assert set(first.states()) == names  # alone: it runs them all
+        await wait_until(lambda: open_binds(smsc) == 4)
+        async with managed(second_database, clock, tmp_path, "gw-b") as second:
+            await second.reconcile()
+            assert second.states() == {}  # all leased to gw-a: nothing taken from it
+            assert await live_owners(database) == {"gw-a", "gw-b"}
+            await first.reconcile()  # its share is two now: it unbinds two, then frees them
+            assert set(first.states()) == {"carrier-0", "carrier-1"}
+            for name in ("carrier-2", "carrier-3"):
+                record = await get_connector(database, name)
+                assert (record.lease_owner, record.status) == (None, "stopped")
+            await wait_until(lambda: open_binds(smsc) == 2)
+            await second.reconcile()
+            assert set(second.states()) == {"carrier-2", "carrier-3"}
+            await wait_until(lambda: open_binds(smsc) == 4)
+            await second.close()  # leaves: its leases and its row go at once
+            assert await live_owners(database) == {"gw-a"}
+        await first.reconcile()
+        assert set(first.states()) == names
+        await wait_until(lambda: open_binds(smsc) == 4)
+
+
+async def test_a_dead_gateways_share_is_taken_over_when_its_leases_run_out(
+    database: Database,
+    second_database: Database,
+    smsc: FakeSmsc,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    for index in range(2):
+        await add_smpp(database, smsc.port, name=f"carrier-{index}")
+    async with managed(database, clock, tmp_path, "gw-a") as first:
+        async with managed(second_database, clock, tmp_path, "gw-b") as second:
+            await second.reconcile()
+            await first.reconcile()
+            await second.reconcile()  # share one each once both are known
+            await first.reconcile()
+            assert len(first.states()) == len(second.states()) == 1
+        # gw-b killed (close without release): its row and lease stay until they run out.
+        assert await live_owners(database) == {"gw-a", "gw-b"}
+        clock.advance(LEASE_S - 1)
+        await first.reconcile()
+        assert len(first.states()) == 1
+        clock.advance(2)
+        await first.reconcile()
+        assert set(first.states()) == {"carrier-0", "carrier-1"}
+        assert await live_owners(database) == {"gw-a"}
+        await wait_until(lambda: open_binds(smsc) == 2)
 
 
 async def test_a_dead_owners_lease_passes_over_only_when_it_runs_out(

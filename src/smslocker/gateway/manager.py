@@ -7,15 +7,26 @@ Theory of operation: a :class:`ConnectorManager` reconciles, every ``interval`` 
 1. it reads the table;
 2. it stops what it runs that is no longer wanted (removed, disabled, made an HTTP
    ingress) or was changed (``updated_at`` moved: it binds again with the new settings);
-3. in one transaction it claims a lease on every enabled SMPP connector: a
-   compare-and-set ``UPDATE ... WHERE lease_owner IS NULL OR lease_owner = :me OR
-   lease_until < :now``, which also renews the leases it holds and writes their status
-   (``status``, ``status_at``, ``last_error``) for every API process to show, and it
-   gives up every other lease it holds (the connectors of step 2, and any claim that
-   failed because the row was disabled or changed after step 1);
+3. in one transaction it renews its row in ``gateway_processes`` (alive until the end
+   of the leases it takes now), counts the live gateway processes, and claims its fair
+   share of the enabled SMPP connectors: their number over the live processes, rounded
+   up. It renews the leases it holds first (up to the share), then takes free or
+   expired ones. Each claim is a compare-and-set ``UPDATE ... WHERE lease_owner IS NULL
+   OR lease_owner = :me OR lease_until < :now``, which also writes the connector's
+   status (``status``, ``status_at``, ``last_error``) for every API process to show;
+   the transaction gives up every other lease it holds (the connectors of step 2, and
+   any claim that failed because the row was disabled or changed after step 1);
 4. it starts a :class:`~.connector.Connector` for each lease it won and does not run
    yet, and stops each one whose lease it did not win (another process took it, or the
-   row changed meanwhile).
+   row changed meanwhile);
+5. it stops the connectors it holds beyond its share (a gateway process joined), and
+   only then gives up their leases, so the process that takes one next round binds
+   after this one has unbound.
+
+So N gateway processes share the binds, each runs about 1/N of them, and ingest scales
+with processes (on PostgreSQL; an embedded SQLite has one process). A process that dies
+stops renewing: its row and leases run out together, the share of the others grows,
+and they take its connectors over.
 
 The database decides every claim atomically (PostgreSQL re-checks the ``WHERE`` on the
 row another transaction just committed; SQLite has one writer), so two managers never
@@ -30,17 +41,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, or_, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from smslocker.log import get_logger
 from smslocker.metrics import CONNECTOR_STATE
-from smslocker.store.models import ConnectorRow
+from smslocker.store.models import ConnectorRow, GatewayProcess
 
 from .config import ConnectorConfig
 from .connector import Connector, ConnectorState
@@ -188,13 +200,9 @@ class ConnectorManager:
         async with self._lock:
             ids = list(self._running)
             await asyncio.gather(*(self._stop(connector_id) for connector_id in ids))
-            if release and ids:
-                try:
-                    await self.platform.db.run_write(
-                        partial(_release, owner=self.owner_id, ids=ids, now=self.platform.now())
-                    )
-                except Exception as error:  # the leases run out by themselves
-                    log.warning("connectors.release_failed", error=repr(error))
+            if release:
+                # Leaving, too: the others' share grows at their next round.
+                await self._release(ids, leave=True)
 
     # -- one round -----------------------------------------------------------------
 
@@ -219,9 +227,9 @@ class ConnectorManager:
                 if record is None or record.updated_at != running.record.updated_at:
                     await self._stop(connector_id)
             until = now + self.lease
-            claims = [self._claim_of(record) for record in wanted.values()]
+            claims = [self._claim_of(record, now) for record in wanted.values()]
             try:
-                won = await self.platform.db.run_write(
+                won, excess = await self.platform.db.run_write(
                     partial(
                         _claim,
                         owner=self.owner_id,
@@ -236,22 +244,47 @@ class ConnectorManager:
                 await self._fence(now)
                 return
             for connector_id in [cid for cid in self._running if cid not in won]:
-                # Taken by another process, or disabled or changed since we read it.
+                # Taken by another process, disabled or changed since we read it, or
+                # beyond our share.
                 log.info(
-                    "connectors.not_claimed", connector=self._running[connector_id].record.name
+                    "connectors.not_claimed" if connector_id not in excess else "connectors.shed",
+                    connector=self._running[connector_id].record.name,
                 )
                 await self._stop(connector_id)
+            if excess:
+                await self._release(sorted(excess))
             for connector_id in won:
                 self._run(wanted[connector_id], until)
             self._export_metrics()
 
-    def _claim_of(self, record: ConnectorRecord) -> dict[str, Any]:
+    async def _release(self, ids: Sequence[int], *, leave: bool = False) -> None:
+        """Give up the leases of ``ids`` (stopped already); with ``leave`` also this
+        process's row in ``gateway_processes``. A failure is logged: leases run out."""
+        try:
+            await self.platform.db.run_write(
+                partial(
+                    _release,
+                    owner=self.owner_id,
+                    ids=ids,
+                    now=self.platform.now(),
+                    leave=leave,
+                )
+            )
+        except Exception as error:
+            log.warning("connectors.release_failed", error=repr(error))
+
+    def _claim_of(self, record: ConnectorRecord, now: datetime) -> dict[str, Any]:
         running = self._running.get(record.id)
         return {
             "id": record.id,
             "updated_at": record.updated_at,
             "status": running.status if running else STARTING,
             "last_error": running.last_error if running else None,
+            # As read: the compare-and-set decides, these only choose what to try.
+            "held": record.lease_owner == self.owner_id,
+            "free": record.lease_owner is None
+            or record.lease_until is None
+            or record.lease_until < now,
         }
 
     def _run(self, record: ConnectorRecord, until: datetime) -> None:
@@ -313,6 +346,24 @@ def _stats_of(connector: Connector | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- leases
 
 
+def fair_share(
+    claims: Sequence[dict[str, Any]], live: int
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The claims to make, and the ids held beyond the share, for one of ``live`` processes.
+
+    The share is the connectors over the live processes, rounded up. Held leases are
+    renewed first (the lowest ids, up to the share), then free or expired ones taken
+    until the share is full; those held by another live process are not tried.
+    """
+    share = math.ceil(len(claims) / max(live, 1))
+    ordered = sorted(claims, key=lambda claim: int(claim["id"]))
+    held = [claim for claim in ordered if claim["held"]]
+    free = [claim for claim in ordered if not claim["held"] and claim["free"]]
+    keep = held[:share]
+    take = free[: max(share - len(keep), 0)]
+    return keep + take, [int(claim["id"]) for claim in held[share:]]
+
+
 def _claim(
     connection: Connection,
     owner: str,
@@ -320,8 +371,10 @@ def _claim(
     release: Sequence[int],
     now: datetime,
     until: datetime,
-) -> set[int]:
-    """Claim or renew each of ``claims`` and give up ``release``; the ids won.
+) -> tuple[set[int], set[int]]:
+    """Renew this process's liveness, claim or renew its share of ``claims`` (see
+    :func:`fair_share`) and give up ``release``; the ids won, and those held beyond the
+    share (to stop, then give up: not given up here, so nobody binds them meanwhile).
 
     A claim that fails on a row this process holds gives that lease up too: the row was
     disabled or changed between our read and this transaction, and the lease must not
@@ -329,8 +382,9 @@ def _claim(
     same rows lock them in the same order (PostgreSQL would otherwise have deadlocks to
     break).
     """
+    chosen, excess = fair_share(claims, _live_processes(connection, owner, now, until))
     by_id: dict[int, dict[str, Any] | None] = {int(i): None for i in release}
-    by_id.update({int(claim["id"]): claim for claim in claims})
+    by_id.update({int(claim["id"]): claim for claim in chosen})
     won = set()
     for connector_id in sorted(by_id):
         claim = by_id[connector_id]
@@ -338,7 +392,21 @@ def _claim(
             won.add(connector_id)
         else:
             _release(connection, owner, [connector_id], now)
-    return won
+    return won, set(excess)
+
+
+def _live_processes(connection: Connection, owner: str, now: datetime, until: datetime) -> int:
+    """Mark ``owner`` alive until ``until``, forget processes dead since before ``now``,
+    and count the live ones (this one included)."""
+    connection.execute(delete(GatewayProcess).where(GatewayProcess.alive_until < now))
+    renewed = connection.execute(
+        update(GatewayProcess).where(GatewayProcess.owner_id == owner).values(alive_until=until)
+    )
+    if not renewed.rowcount:
+        connection.execute(
+            insert(GatewayProcess).values(owner_id=owner, started_at=now, alive_until=until)
+        )
+    return int(connection.execute(select(func.count()).select_from(GatewayProcess)).scalar_one())
 
 
 def _claim_one(
@@ -370,12 +438,22 @@ def _claim_one(
     return bool(result.rowcount)
 
 
-def _release(connection: Connection, owner: str, ids: Sequence[int], now: datetime) -> None:
-    connection.execute(
-        update(ConnectorRow)
-        .where(ConnectorRow.id.in_(list(ids)), ConnectorRow.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None, status="stopped", status_at=now)
-    )
+def _release(
+    connection: Connection,
+    owner: str,
+    ids: Sequence[int],
+    now: datetime,
+    *,
+    leave: bool = False,
+) -> None:
+    if ids:
+        connection.execute(
+            update(ConnectorRow)
+            .where(ConnectorRow.id.in_(list(ids)), ConnectorRow.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None, status="stopped", status_at=now)
+        )
+    if leave:
+        connection.execute(delete(GatewayProcess).where(GatewayProcess.owner_id == owner))
 
 
-__all__ = ["ConnectorFactory", "ConnectorManager", "LiveState"]
+__all__ = ["ConnectorFactory", "ConnectorManager", "LiveState", "fair_share"]

@@ -325,6 +325,19 @@ class ConnectorRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class GatewayProcess(Base):
+    """A gateway process that runs connectors, alive while it renews ``alive_until`` (with
+    its leases, every round). Their count is how connectors are shared out: each process
+    takes at most its fair share, so adding a gateway process spreads the binds
+    (smslocker.gateway.manager)."""
+
+    __tablename__ = "gateway_processes"
+
+    owner_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    alive_until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
 
