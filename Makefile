@@ -72,6 +72,7 @@ bench: venv  ## SMPP ingest benchmark
 	$(BIN)/python bench/smpp_ingest.py
 	$(BIN)/python bench/rent.py --numbers 10000 1000000
 	$(BIN)/python bench/ingest.py --postgres $(or $(SMSLOCKER_TEST_POSTGRES_URL),postgresql://127.0.0.1:5432/test)
+	$(BIN)/python bench/sqlite_floor.py
 	$(BIN)/python bench/gateways.py --postgres $(or $(SMSLOCKER_TEST_POSTGRES_URL),postgresql://127.0.0.1:5432/test)
 	$(BIN)/python bench/ws_latency.py
 	$(BIN)/python bench/ws_latency.py --redis $(or $(SMSLOCKER_TEST_REDIS_URL),redis://127.0.0.1:6379/0)

@@ -14,7 +14,8 @@ generator sends ``--count`` messages over the N binds at window 100 each.
 
 Printed: messages/s as the generator measured it (first deliver_sm written to the last
 answer read; an answer comes only after its message committed), the gateways' CPU per
-message (from /proc, over the load only), and how the binds were shared.
+message and the local PostgreSQL server's (from /proc, over the load only), and how the
+binds were shared.
 
     .venv/bin/python bench/gateways.py [--gateways N ...] [--count N] [--postgres URL]
 """
@@ -47,6 +48,18 @@ def process_cpu(pid: int) -> float:
     """User + system CPU seconds of ``pid`` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every local ``postgres`` process alive now (0 if none: a remote or
+    SQLite database). Backends that exit between two readings take their share along,
+    but the gateways' connections live through a run."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError, ValueError):
+            if stat.read_text().strip() == "postgres":
+                total += process_cpu(int(stat.parent.name))
+    return total
 
 
 async def add_connectors(url: str, port: int, count: int) -> None:
@@ -201,11 +214,13 @@ def run_once(url: str, gateways: int, count: int, rentals: int, data: Path) -> d
         asyncio.run(enable_all(url, gateways))
         owners, _ = wait_for(bound, "each gateway to bind one connector")
         before = sum(process_cpu(process.pid) for process in processes)
+        server_before = postgres_cpu()
         load = {"count": count, "rate": 0, "numbers": count, "window": 100, "timeout": 900}
         report = httpx.post(
             f"http://127.0.0.1:{ready['http_port']}/load", json=load, timeout=960
         ).json()
         cpu = sum(process_cpu(process.pid) for process in processes) - before
+        server_cpu = postgres_cpu() - server_before
     finally:
         for process in (simulator, *processes):
             if process.poll() is None:
@@ -223,6 +238,7 @@ def run_once(url: str, gateways: int, count: int, rentals: int, data: Path) -> d
         "rate": report["rate"],
         "cpu_us": cpu / count * 1e6,
         "gateway_cpu_share": cpu / report["elapsed_s"],
+        "server_cpu_us": server_cpu / count * 1e6,
         "generator_cpu_share": report["cpu_s"] / max(report["elapsed_s"], 1e-9),
         "binds_per_process": sorted(
             sum(1 for owner in owners.values() if owner == o) for o in set(owners.values())
@@ -252,6 +268,7 @@ def main() -> None:
             f"{result['messages']:>7} msgs  {result['rate']:>9,.0f} msg/s  "
             f"{result['cpu_us']:6.1f} µs CPU/msg  gateways' CPU {result['gateway_cpu_share']:.0%}  "
             f"generator CPU {result['generator_cpu_share']:.0%}  "
+            f"local postgres {result['server_cpu_us']:.1f} µs CPU/msg  "
             f"binds per process {result['binds_per_process']}",
             flush=True,
         )
