@@ -82,7 +82,6 @@ class SmscCore:
         )
         self.loopback = Loopback(self.store, self.dispatcher, config.loopback_destinations)
         self.connections: set[SmscConnection] = set()
-        self.receiver_bound = asyncio.Event()
         #: Set on every bind or unbind of a receiver (waiters clear it, then wait).
         self.receivers_changed = asyncio.Event()
         self.binds = 0
@@ -113,15 +112,12 @@ class SmscCore:
         )
         if connection.receives:
             self.dispatcher.add_receiver(connection)
-            self.receiver_bound.set()
             self.receivers_changed.set()
 
     def unbound(self, connection: SmscConnection) -> None:
         """The connection can take no more deliver_sm (unbinding or gone)."""
         self.dispatcher.remove_receiver(connection)
         self.receivers_changed.set()
-        if not self.dispatcher.receivers:
-            self.receiver_bound.clear()
 
     def closed(self, connection: SmscConnection) -> None:
         self.unbound(connection)

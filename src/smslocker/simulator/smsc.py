@@ -184,9 +184,6 @@ class Simulator:
         Raises TimeoutError after ``timeout`` seconds.
         """
         core = self._running()
-        if count <= 1:
-            await asyncio.wait_for(core.receiver_bound.wait(), timeout)
-            return
         async with asyncio.timeout(timeout):
             while len(core.dispatcher.receivers) < count:
                 core.receivers_changed.clear()
