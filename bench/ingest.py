@@ -281,6 +281,7 @@ def run_once(
         env=env,
     )  # fmt: skip
     receivers: list[subprocess.Popen[str]] = []
+    errors: list[Any] = []
     try:
         _wait_for_port(smpp_port, generator)
         for index in range(binds):
@@ -296,24 +297,30 @@ def run_once(
                 command.append("--encrypt")
             if filters:
                 command += ["--filters", str(filters)]
+            # stderr to a file: a pipe nobody reads while the load runs could fill and
+            # stall the receiver.
+            errors.append(tempfile.TemporaryFile("w+"))  # noqa: SIM115 (closed in finally)
             receivers.append(
                 subprocess.Popen(
-                    command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+                    command, stdout=subprocess.PIPE, stderr=errors[-1], text=True, env=env
                 )
             )
         # The generator reports once every message is answered, so committed.
         generator_out, _ = generator.communicate(timeout=900)
         received = []
-        for receiver in receivers:
+        for receiver, error in zip(receivers, errors, strict=True):
             receiver.terminate()
-            out, err = receiver.communicate(timeout=120)
+            out, _ = receiver.communicate(timeout=120)
             if receiver.returncode != 0:
-                raise RuntimeError(f"receiver failed:\n{err}")
+                error.seek(0)
+                raise RuntimeError(f"receiver failed:\n{error.read()}")
             received.append(json.loads(out.strip().splitlines()[-1]))
     finally:
         for process in (generator, *receivers):
             if process.poll() is None:
                 process.kill()
+        for error in errors:
+            error.close()
     generated = json.loads(generator_out.strip().splitlines()[-1])
     if generated["acked"] != count:
         raise RuntimeError(f"the generator had {generated['acked']} of {count} answered")
